@@ -1,0 +1,133 @@
+"""Speed benchmarks: `python benchmarks/run.py` prints a table with ratios to references
+measured in the same run.
+
+- Training step (CPU): the reference recipe (batch 16 x 4 s) and the default 'fast' recipe
+  (batch 16 x 1 s), seconds per step; ratio = reference step / this step.
+- Oscillator bank: ddspkit's blocked synth against the textbook version (upsample every
+  harmonic's amplitude to the sample rate, then sum), same inputs; ratio = textbook / ours.
+- Transfer end to end on a 60 s file (read, resample, pitch tracking, decoder, synth, write):
+  real-time factor = audio seconds / wall seconds; target >= 50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ
+from ddspkit.core import upsample_frames
+from ddspkit.demo import sung_phrase
+from ddspkit.losses import multiscale_spectral_loss
+from ddspkit.model import Instrument
+from ddspkit.synths import harmonic_synth
+from ddspkit.training import RECIPES
+
+
+def timed(fn, repeats: int, warmup: int = 1) -> float:
+    """Median seconds of ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def training_step_seconds(batch_size: int, example_seconds: float, repeats: int) -> float:
+    torch.manual_seed(0)
+    model = Instrument()
+    optimizer = torch.optim.Adam(model.parameters(), 3e-4)
+    n_samples = int(example_seconds * SAMPLE_RATE_HZ)
+    n_frames = n_samples // HOP_SAMPLES + 1
+    f0 = 100 + 200 * torch.rand(batch_size, n_frames)
+    power = -60 + 40 * torch.rand(batch_size, n_frames)
+    target = 0.1 * torch.randn(batch_size, n_samples)
+
+    def step() -> None:
+        loss = multiscale_spectral_loss(model(f0, power, n_samples), target)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 3.0)
+        optimizer.step()
+
+    return timed(step, repeats)
+
+
+def textbook_harmonic_synth(f0_hz, amplitude, distribution, n_samples):
+    """Reference: every harmonic's amplitude upsampled to audio rate, then summed."""
+    k = torch.arange(1, distribution.shape[-1] + 1, dtype=f0_hz.dtype)
+    amps = upsample_frames(amplitude * distribution, n_samples)
+    f0_up = upsample_frames(f0_hz[..., None], n_samples)[..., 0]
+    phase = torch.remainder(torch.cumsum(2 * math.pi * f0_up.double() / SAMPLE_RATE_HZ, -1),
+                            2 * math.pi).float()
+    amps = amps * (f0_up[..., None] * k < SAMPLE_RATE_HZ / 2)
+    return (amps * torch.sin(phase[..., None] * k)).sum(-1)
+
+
+def synth_seconds(repeats: int) -> tuple[float, float]:
+    n_frames = 3001  # 60 s
+    f0 = torch.full((1, n_frames), 110.0) * (1 + 0.01 * torch.randn(1, n_frames))
+    amp, dist = torch.rand(1, n_frames, 1), torch.softmax(torch.randn(1, n_frames, 60), -1)
+    n = (n_frames - 1) * HOP_SAMPLES
+    with torch.no_grad():
+        ours = timed(lambda: harmonic_synth(f0, amp, dist, n), repeats)
+        ref = timed(lambda: textbook_harmonic_synth(f0, amp, dist, n), repeats)
+    return ours, ref
+
+
+def transfer_seconds(model: str, repeats: int) -> tuple[float, float]:
+    from ddspkit.api import load_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        phrase = sung_phrase(sample_rate_hz=44100)
+        reps = int(np.ceil(60 * 44100 / len(phrase)))
+        audio = np.tile(phrase, reps)[: 60 * 44100]
+        src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
+        sf.write(src, audio, 44100)
+        instrument = load_model(model, device="cpu")
+        seconds = timed(lambda: instrument.transfer_file(src, dst), repeats)
+    return seconds, len(audio) / 44100
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="ddspkit speed benchmarks (CPU)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", default="Cello", help="model for the transfer benchmark")
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    table = Table("benchmark", "measure", "reference", "ratio", title=(
+        f"ddspkit benchmarks: CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"))
+    ref_recipe, fast_recipe = RECIPES["reference"], RECIPES["fast"]
+    ref_step = training_step_seconds(ref_recipe.batch_size, ref_recipe.example_seconds,
+                                     args.repeats)
+    fast_step = training_step_seconds(fast_recipe.batch_size, fast_recipe.example_seconds,
+                                      args.repeats)
+    table.add_row("train step, reference recipe (16 x 4 s)", f"{ref_step:.3f} s/step",
+                  f"{ref_step:.3f} s/step", "1.00x")
+    table.add_row("train step, fast recipe (16 x 1 s)", f"{fast_step:.3f} s/step",
+                  f"{ref_step:.3f} s/step (reference recipe)", f"{ref_step / fast_step:.2f}x")
+    table.add_row("  30k reference steps / 4k fast steps", f"{30000 * ref_step / 3600:.1f} h / "
+                  f"{4000 * fast_step / 3600:.2f} h", "", "")
+    ours, textbook = synth_seconds(args.repeats)
+    table.add_row("oscillator bank, 60 s, 60 harmonics", f"{ours:.3f} s",
+                  f"{textbook:.3f} s (textbook)", f"{textbook / ours:.2f}x")
+    seconds, audio_seconds = transfer_seconds(args.model, args.repeats)
+    rtf = audio_seconds / seconds
+    table.add_row("transfer 60 s file end to end (44.1 kHz wav)", f"{seconds:.2f} s = {rtf:.0f}x "
+                  "real time", "50x real time (target)", f"{rtf / 50:.2f}x target")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

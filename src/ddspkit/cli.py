@@ -1,0 +1,234 @@
+"""The ``ddspkit`` command line: prepare -> train -> transfer, models, demo."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ddspkit.errors import UserError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Train DDSP instruments from recordings, morph any sound into them, play them.",
+)
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def user_errors(func):
+    """Print a UserError as one line on stderr and exit 1, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _print_summary(data) -> None:
+    from ddspkit.dataset import note_name
+
+    s, st = data.summary, data.statistics
+    lo, hi = s.pitch_range_hz
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_row("files", f"{s.n_files} read, {len(s.skipped)} skipped")
+    table.add_row("audio", f"{s.total_minutes:.1f} min, {s.usable_minutes:.1f} min usable "
+                  f"(non-silent)")
+    table.add_row("voiced", f"{100 * s.voiced_share:.0f} % of sound, mean pitch confidence "
+                  f"{s.mean_confidence:.2f}")
+    table.add_row("pitch", f"{lo:.0f}-{hi:.0f} Hz ({note_name(lo)}-{note_name(hi)}), 5th-95th "
+                  "percentile")
+    table.add_row("power", f"{s.power_range_db[0]:.0f} to {s.power_range_db[1]:.0f} dB")
+    table.add_row("model range", f"{st.mean_min_pitch_note_hz:.0f}-"
+                  f"{st.mean_max_pitch_note_hz:.0f} Hz, {st.mean_min_power_note:.0f} to "
+                  f"{st.mean_max_power_note:.0f} dB")
+    out.print(table)
+    for line in s.warnings:
+        console.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
+
+
+def _prepare_with_progress(folder: Path):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ddspkit.dataset import find_audio_files, prepare
+
+    n_files = len(find_audio_files(folder)) if folder.is_dir() else 0
+    with Progress(TextColumn("preparing"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[file]}"), console=console, transient=True) as bar:
+        task = bar.add_task("prepare", total=n_files, file="")
+
+        def on_file(path: Path, problem: str | None) -> None:
+            if problem:
+                bar.console.print(f"[yellow]skipped:[/] {problem}", soft_wrap=True)
+            bar.update(task, advance=1, file=path.name)
+
+        return prepare(folder, on_file=on_file)
+
+
+@app.command("prepare")
+@user_errors
+def prepare_cmd(folder: Path = typer.Argument(..., help="Folder of recordings (searched recursively).")):
+    """Analyse a folder of recordings (cached) and print what training would use."""
+    data = _prepare_with_progress(folder)
+    _print_summary(data)
+
+
+@app.command("train")
+@user_errors
+def train_cmd(
+    folder: Path = typer.Argument(..., help="Folder of recordings of one instrument."),
+    name: str = typer.Option(..., "--name", "-n", help="The instrument's name, e.g. Cello."),
+    recipe: str = typer.Option("fast", help="Training recipe: 'fast' (default) or 'reference' "
+                               "(Magenta's Train_VST: 30k steps)."),
+    steps: int = typer.Option(None, help="Total training steps (default: the recipe's)."),
+    device: str = typer.Option(None, help="cpu, cuda, cuda:1, mps (default: a GPU if any)."),
+    restart: bool = typer.Option(False, help="Discard the saved checkpoint and start over."),
+    seed: int = typer.Option(0, help="Random seed (weights, data order, noise)."),
+    checkpoint_every: int = typer.Option(None, help="Steps between checkpoints."),
+):
+    """Train an instrument; run the same command again to resume after any interruption."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ddspkit import paths
+    from ddspkit.training import TrainingInterrupted, default_device, get_recipe, train
+
+    if not name.replace("-", "").replace("_", "").replace(" ", "").isalnum():
+        raise UserError(f"--name '{name}': use letters, digits, '-', '_' or spaces")
+    data = _prepare_with_progress(folder)
+    _print_summary(data)
+    chosen = get_recipe(recipe)
+    run_dir = paths.runs_dir() / name
+    out.print(f"training [bold]{name}[/] with the '{chosen.name}' recipe on "
+              f"{device or default_device()}; logs: tensorboard --logdir \"{run_dir}\"")
+    if (run_dir / "checkpoint.pt").exists() and not restart:
+        out.print("resuming from the last checkpoint")
+    start = time.perf_counter()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("step {task.completed}/{task.total}"),
+                  TextColumn("loss {task.fields[loss]:.3f}"),
+                  TextColumn("{task.fields[rate]:.2f} steps/s"), TimeRemainingColumn(),
+                  console=console) as bar:
+        task = bar.add_task(name, total=steps or chosen.n_steps, loss=float("nan"), rate=0.0)
+        first: list[float] = []
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            now = time.perf_counter()
+            if not first:
+                first[:] = [now, step]
+            rate = (step - first[1]) / (now - first[0]) if now > first[0] else 0.0
+            bar.update(task, completed=step, total=total, loss=loss, rate=rate)
+
+        try:
+            result = train(data, name, chosen, n_steps=steps, device=device, seed=seed,
+                           restart=restart, checkpoint_every=checkpoint_every, on_step=on_step,
+                           source=str(folder.resolve()), run_dir=run_dir)
+        except TrainingInterrupted as stop:
+            bar.stop()
+            console.print(f"interrupted at step {stop.step}: checkpoint saved, model written to "
+                          f"{stop.model_path}. Run the same command to resume.")
+            raise typer.Exit(130) from None
+    val = "n/a" if result.validation_loss is None else f"{result.validation_loss:.3f}"
+    out.print(f"trained {result.step} steps in {time.perf_counter() - start:.0f} s; held-out "
+              f"loss {val}\nmodel: {result.model_path}")
+
+
+@app.command("transfer")
+@user_errors
+def transfer_cmd(
+    input: Path = typer.Argument(..., help="Audio to morph (wav, flac, mp3, ogg, aiff)."),
+    model: str = typer.Option(..., "--model", "-m", help="Model name or file."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output audio file."),
+    plot: Path = typer.Option(None, help="Also draw pitch, loudness and spectrograms here."),
+    pitch_shift: float = typer.Option(0.0, help="Extra pitch shift in semitones."),
+    loudness_shift: float = typer.Option(0.0, help="Extra loudness shift in dB."),
+    auto: bool = typer.Option(True, help="Auto-adjust octave and loudness to the model's range."),
+    reverb: bool = typer.Option(True, help="Apply the model's learned room."),
+):
+    """Morph any monophonic recording into a trained instrument."""
+    from ddspkit.api import load_model
+
+    if not input.is_file():
+        raise UserError(f"{input}: no such file")
+    start = time.perf_counter()
+    instrument = load_model(model)
+    result = instrument.transfer_file(input, output, plot=plot, auto_adjust=auto,
+                                      pitch_shift_semitones=pitch_shift,
+                                      loudness_shift_db=loudness_shift, reverb=reverb)
+    seconds = len(result.audio) / result.sample_rate_hz
+    adj = result.adjustment
+    out.print(f"{input.name} -> {output} ({seconds:.1f} s at {result.sample_rate_hz} Hz, "
+              f"{instrument.name}, pitch {adj.pitch_shift_semitones:+g} st, loudness "
+              f"{'auto' if auto else 'as is'}{adj.loudness_shift_db:+g} dB) in "
+              f"{time.perf_counter() - start:.1f} s")
+    if plot is not None:
+        out.print(f"plot: {plot}")
+
+
+@app.command("models")
+@user_errors
+def models_cmd():
+    """List the installed and bundled models."""
+    from ddspkit import paths
+    from ddspkit.modelfile import list_models
+
+    table = Table("name", "source", "pitch range", "trained", "file")
+    for info in list_models():
+        p = info.provenance
+        data = p.get("data", {})
+        trained = f"{p.get('steps', '?')} steps, {data.get('usable_minutes', 0):.0f} min"
+        table.add_row(info.name, info.source,
+                      f"{info.statistics.mean_min_pitch_note_hz:.0f}-"
+                      f"{info.statistics.mean_max_pitch_note_hz:.0f} Hz", trained, str(info.path))
+    out.print(table)
+    out.print(f"user models folder: {paths.models_dir()}")
+
+
+@app.command("demo")
+@user_errors
+def demo_cmd(
+    output_dir: Path = typer.Option(Path("ddspkit-demo"), "--output-dir", "-o"),
+    model: str = typer.Option("Cello", "--model", "-m", help="Model name or file."),
+):
+    """Sing a phrase into the bundled cello: writes the input, the output and a plot."""
+    from ddspkit.api import load_model
+    from ddspkit.audio import write_audio
+    from ddspkit.config import SAMPLE_RATE_HZ
+    from ddspkit.demo import sung_phrase
+    from ddspkit.plot import plot_transfer
+
+    start = time.perf_counter()
+    instrument = load_model(model)
+    voice = sung_phrase()
+    result = instrument.transfer(voice, SAMPLE_RATE_HZ)
+    input_path = write_audio(output_dir / "input-voice.wav", voice, SAMPLE_RATE_HZ)
+    output_path = write_audio(output_dir / f"voice-as-{instrument.name}.wav", result.audio,
+                              SAMPLE_RATE_HZ)
+    plot_path = plot_transfer(result, output_dir / f"voice-as-{instrument.name}.png", voice,
+                              title=f"demo: sung phrase -> {instrument.name}")
+    out.print(f"Sang {len(voice) / SAMPLE_RATE_HZ:.1f} s of 'Ode to Joy' into "
+              f"[bold]{instrument.name}[/] (octave shift {result.adjustment.octave_shift:+d}) "
+              f"in {time.perf_counter() - start:.1f} s:")
+    for label, path in (("input", input_path), ("output", output_path), ("plot", plot_path)):
+        out.print(f"  {label:7s}{path}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

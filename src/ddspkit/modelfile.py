@@ -1,0 +1,146 @@
+"""One file per instrument: safetensors weights with JSON metadata, never a pickle.
+
+The safetensors header's metadata holds ``format`` ("ddspkit.model"), ``format_version``
+and ``ddspkit``: a JSON object with the model's name, its :class:`ModelConfig`, its
+:class:`DatasetStatistics` and its provenance (data, recipe, steps, versions).
+Models are addressed by path, or by name in the user's model folder or the bundled zoo.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from ddspkit import paths
+from ddspkit.audio import atomic_write
+from ddspkit.config import ModelConfig
+from ddspkit.errors import UserError
+from ddspkit.model import Instrument
+from ddspkit.stats import DatasetStatistics
+
+FORMAT = "ddspkit.model"
+FORMAT_VERSION = "1"
+MODEL_SUFFIX = ".safetensors"
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    config: ModelConfig
+    statistics: DatasetStatistics
+    provenance: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    source: str = "file"  # "user", "bundled" or "file"
+
+
+@dataclass
+class LoadedModel:
+    instrument: Instrument
+    info: ModelInfo
+
+
+def save_model(path: str | Path, instrument: Instrument, info: ModelInfo,
+               half: bool = False) -> Path:
+    """Write the instrument's weights and metadata to ``path`` atomically.
+
+    ``half`` stores weights as float16 (half the size; loading casts back to float32).
+    """
+    dtype = torch.float16 if half else torch.float32
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in instrument.state_dict().items()}
+    meta = {
+        "name": info.name,
+        "config": info.config.to_dict(),
+        "statistics": info.statistics.to_dict(),
+        "provenance": info.provenance,
+    }
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "ddspkit": json.dumps(meta)}
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
+
+
+def read_info(path: Path) -> ModelInfo:
+    """Read a model file's metadata only. Raises UserError if it is not a ddspkit model."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a ddspkit model file ({str(exc).splitlines()[0]})") from None
+    if header.get("format") != FORMAT:
+        raise UserError(f"{path}: not a ddspkit model file (no '{FORMAT}' metadata)")
+    try:
+        meta = json.loads(header["ddspkit"])
+        return ModelInfo(
+            name=meta["name"],
+            config=ModelConfig.from_dict(meta["config"]),
+            statistics=DatasetStatistics.from_dict(meta["statistics"]),
+            provenance=meta.get("provenance", {}),
+            path=path,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{path}: model metadata is invalid ({exc})") from None
+
+
+def _bundled_dir() -> Path:
+    return Path(str(resources.files("ddspkit") / "assets"))
+
+
+def _candidates() -> list[tuple[Path, str]]:
+    found = []
+    for folder, source in ((paths.models_dir(), "user"), (_bundled_dir(), "bundled")):
+        if folder.is_dir():
+            found += [(p, source) for p in sorted(folder.glob(f"*{MODEL_SUFFIX}"))]
+    return found
+
+
+def resolve_model(name_or_path: str | Path) -> tuple[Path, str]:
+    """A model's file and source: a path, else a name in the user folder, else bundled."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.suffix or "/" in text or "\\" in text:
+        if not path.is_file():
+            raise UserError(f"{path}: no such model file")
+        return path, "file"
+    for candidate, source in _candidates():
+        if candidate.stem.lower() == text.lower():
+            return candidate, source
+    names = sorted({p.stem for p, _ in _candidates()})
+    hint = f" (available: {', '.join(names)})" if names else ""
+    raise UserError(f"no model named '{text}'{hint}; 'ddspkit models' lists them")
+
+
+def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a model by name or path, in float32, in eval mode. Raises UserError."""
+    path, source = resolve_model(name_or_path)
+    info = read_info(path)
+    info.source = source
+    instrument = Instrument(info.config)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            state = {k: handle.get_tensor(k).float() for k in handle.keys()}
+        instrument.load_state_dict(state)
+    except (SafetensorError, RuntimeError) as exc:
+        raise UserError(f"{path}: weights do not match the model ({str(exc).splitlines()[0]})") from None
+    return LoadedModel(instrument.to(device).eval(), info)
+
+
+def list_models() -> list[ModelInfo]:
+    """Every readable model in the user folder and the bundled zoo (user first)."""
+    infos = []
+    for path, source in _candidates():
+        try:
+            info = read_info(path)
+        except UserError:
+            continue
+        info.source = source
+        infos.append(info)
+    return infos
+
+
+def user_model_path(name: str) -> Path:
+    return paths.models_dir() / f"{name}{MODEL_SUFFIX}"

@@ -1,0 +1,109 @@
+"""Timbre transfer: any monophonic audio -> features -> auto-adjust -> a model -> audio."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ddspkit.audio import resample
+from ddspkit.config import DB_RANGE, SAMPLE_RATE_HZ
+from ddspkit.core import hz_to_midi
+from ddspkit.features import Features, extract_features
+from ddspkit.model import Instrument
+from ddspkit.stats import DatasetStatistics, detect_notes, quantile_map
+
+MAX_MIDI = 110.0  # keep shifted pitches below where harmonics would all alias
+QUIET_DB = 20.0  # how far note-off frames are lowered, scaled by (1 - note-on share)
+
+
+@dataclass
+class Adjustment:
+    """What auto-adjust and the manual overrides did to the input's features."""
+
+    octave_shift: int = 0
+    pitch_shift_semitones: float = 0.0  # total: 12 * octave_shift + manual shift
+    loudness_shift_db: float = 0.0
+    note_on_share: float = 0.0
+
+
+def adjust_features(
+    features: Features,
+    statistics: DatasetStatistics | None,
+    auto: bool = True,
+    pitch_shift_semitones: float = 0.0,
+    loudness_shift_db: float = 0.0,
+) -> tuple[Features, Adjustment]:
+    """Move the input's pitch and loudness into the model's training range.
+
+    Auto-adjust (after Magenta's timbre-transfer demo): shift by whole octaves so that the
+    input's mean note-on pitch lands nearest the training data's mean pitch; map note-on power
+    through the input's quantiles onto the training data's; lower note-off frames by
+    ``20 dB * (1 - note-on share)``. Manual shifts apply after it.
+    Returns the adjusted features (f0 clipped to MIDI 110, power to [-80, 0] dB) and what was done.
+    """
+    f0_hz = features.f0_hz.astype(np.float64)
+    power_db = features.power_db.astype(np.float64)
+    adjustment = Adjustment()
+    mask, note_on_share = detect_notes(features)
+    adjustment.note_on_share = note_on_share
+    if auto and statistics is not None and mask.any():
+        input_mean_midi = float(hz_to_midi(f0_hz[mask]).mean())
+        adjustment.octave_shift = int(np.round((statistics.mean_pitch_midi - input_mean_midi) / 12))
+        input_q = np.quantile(power_db[mask], np.linspace(0, 1, len(statistics.power_quantiles_db)))
+        mapped = quantile_map(power_db, input_q, np.asarray(statistics.power_quantiles_db))
+        power_db = np.where(mask, mapped, mapped - QUIET_DB * (1.0 - note_on_share))
+    adjustment.pitch_shift_semitones = 12 * adjustment.octave_shift + pitch_shift_semitones
+    adjustment.loudness_shift_db = loudness_shift_db
+    f0_hz = f0_hz * 2.0 ** (adjustment.pitch_shift_semitones / 12)
+    max_hz = 440.0 * 2 ** ((MAX_MIDI - 69) / 12)
+    f0_hz = np.minimum(f0_hz, max_hz)
+    power_db = np.clip(power_db + loudness_shift_db, -DB_RANGE, 0.0)
+    adjusted = Features(f0_hz.astype(np.float32), features.f0_confidence.copy(),
+                        power_db.astype(np.float32))
+    return adjusted, adjustment
+
+
+@dataclass
+class TransferResult:
+    audio: np.ndarray  # [T] at sample_rate_hz
+    sample_rate_hz: int
+    input_features: Features
+    model_features: Features  # what the model was fed (after adjustment)
+    adjustment: Adjustment
+
+
+def transfer(
+    instrument: Instrument,
+    audio: np.ndarray,
+    sample_rate_hz: int,
+    statistics: DatasetStatistics | None = None,
+    auto_adjust: bool = True,
+    pitch_shift_semitones: float = 0.0,
+    loudness_shift_db: float = 0.0,
+    reverb: bool = True,
+    features: Features | None = None,
+) -> TransferResult:
+    """Render ``audio`` [T] (mono, any rate) with ``instrument``; output at the input's rate.
+
+    ``features`` may be given to skip extraction (they must be at 16 kHz / 50 frames per s for
+    the 16 kHz version of ``audio``).
+    """
+    audio_16k = resample(audio, sample_rate_hz, SAMPLE_RATE_HZ)
+    if features is None:
+        features = extract_features(audio_16k)
+    adjusted, adjustment = adjust_features(
+        features, statistics, auto_adjust, pitch_shift_semitones, loudness_shift_db
+    )
+    device = next(instrument.parameters()).device
+    f0 = torch.from_numpy(adjusted.f0_hz).to(device)
+    power = torch.from_numpy(adjusted.power_db).to(device)
+    rendered = instrument.render(f0, power, len(audio_16k), reverb=reverb).cpu().numpy()
+    output = resample(rendered, SAMPLE_RATE_HZ, sample_rate_hz)
+    n_out = len(audio)
+    output = np.pad(output, (0, max(0, n_out - len(output))))[:n_out]
+    peak = float(np.abs(output).max()) if output.size else 0.0
+    if peak > 0.99:  # never clip the written file
+        output = output * (0.99 / peak)
+    return TransferResult(output.astype(np.float32), sample_rate_hz, features, adjusted, adjustment)

@@ -1,0 +1,97 @@
+"""Audio I/O across formats, resampling, bad input, and pitch features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import cents
+from ddspkit.audio import load_audio, write_audio
+from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ
+from ddspkit.errors import UserError
+from ddspkit.features import extract_features
+
+
+def sine(freq_hz: float, seconds: float, rate_hz: int, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize("ext", ["wav", "flac", "ogg", "aiff", "mp3"])
+def test_any_format_rate_and_channels_load_as_mono_16k(tmp_path, ext):
+    stereo = np.stack([sine(330, 2.0, 44100), sine(330, 2.0, 44100)], axis=1)
+    path = tmp_path / f"in.{ext}"
+    sf.write(path, stereo, 44100)
+    audio, rate, n_bad = load_audio(path, SAMPLE_RATE_HZ)
+    assert rate == SAMPLE_RATE_HZ and audio.ndim == 1 and n_bad == 0
+    assert abs(len(audio) - 2 * SAMPLE_RATE_HZ) < 0.06 * SAMPLE_RATE_HZ  # mp3 pads a little
+    feats = extract_features(audio)
+    assert abs(np.median(cents(feats.f0_hz[feats.voiced], 330.0))) < 10
+
+
+def test_nan_and_inf_samples_become_silence(tmp_path):
+    audio = sine(220, 1.0, SAMPLE_RATE_HZ)
+    audio[100:200] = np.nan
+    audio[300] = np.inf
+    path = tmp_path / "bad.wav"
+    sf.write(path, audio, SAMPLE_RATE_HZ, subtype="FLOAT")
+    loaded, _, n_bad = load_audio(path)
+    assert n_bad == 101
+    assert np.isfinite(loaded).all()
+
+
+@pytest.mark.parametrize("content", [b"", b"RIFF\x00\x00\x00\x00WAVEjunk", b"\x00" * 100])
+def test_unreadable_file_is_a_one_line_user_error(tmp_path, content):
+    path = tmp_path / "broken.wav"
+    path.write_bytes(content)
+    with pytest.raises(UserError) as info:
+        load_audio(path)
+    message = str(info.value)
+    assert "broken.wav" in message and "\n" not in message
+
+
+def test_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no such file"):
+        load_audio(tmp_path / "missing.wav")
+
+
+def test_write_is_atomic_and_keeps_old_file_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "out.wav"
+    write_audio(path, sine(440, 0.5, 16000), 16000)
+    before = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sf, "write", boom)
+    with pytest.raises(OSError):
+        write_audio(path, sine(220, 0.5, 16000), 16000)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]  # no temporary left behind
+
+
+def test_unsupported_output_format_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match=r"out\.xyz"):
+        write_audio(tmp_path / "out.xyz", np.zeros(100, np.float32), 16000)
+
+
+def harmonic_tone(freq_hz: float, seconds: float, amplitude: float) -> np.ndarray:
+    """A tone with 1/k harmonics (like a bowed string), RMS = amplitude / sqrt(2)."""
+    tone = sum(sine(k * freq_hz, seconds, SAMPLE_RATE_HZ, 1.0 / k) for k in range(1, 8))
+    return (tone * amplitude / np.sqrt(np.mean(tone**2) * 2)).astype(np.float32)
+
+
+def test_features_shapes_units_and_voicing():
+    audio = np.concatenate([np.zeros(8000, np.float32), harmonic_tone(196.0, 2.0, 0.1)])
+    feats = extract_features(audio)
+    assert feats.n_frames == len(audio) // HOP_SAMPLES + 1
+    assert feats.f0_hz.shape == feats.power_db.shape == feats.f0_confidence.shape
+    silent, tone = slice(0, 20), slice(40, 120)
+    assert not feats.voiced[silent].any()
+    assert feats.voiced[tone].all()
+    assert abs(np.median(cents(feats.f0_hz[tone], 196.0))) < 5
+    assert np.all(feats.power_db[silent][:10] == -80.0)
+    assert np.median(feats.power_db[tone]) == pytest.approx(20 * np.log10(0.1 / np.sqrt(2)), abs=0.1)
+    # Unvoiced frames carry the neighbouring pitch rather than 0 (no oscillator jumps).
+    assert np.all(feats.f0_hz > 150)

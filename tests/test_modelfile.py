@@ -1,0 +1,108 @@
+"""Model files: safetensors + JSON, atomic, addressable by name or path, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from ddspkit import paths
+from ddspkit.errors import UserError
+from ddspkit.model import Instrument
+from ddspkit.modelfile import (
+    ModelInfo,
+    list_models,
+    load_model,
+    read_info,
+    save_model,
+    user_model_path,
+)
+from ddspkit.stats import DatasetStatistics
+
+
+def stats() -> DatasetStatistics:
+    return DatasetStatistics.from_range_box(100.0, 400.0, -40.0, -10.0)
+
+
+def render(instrument: Instrument) -> np.ndarray:
+    n = 50
+    f0 = torch.linspace(110, 330, n)
+    return instrument.render(f0, torch.full((n,), -20.0), (n - 1) * 320).numpy()
+
+
+def test_save_load_round_trip_by_name_and_path():
+    torch.manual_seed(0)
+    original = Instrument().eval()
+    path = save_model(user_model_path("Viola"), original,
+                      ModelInfo("Viola", original.config, stats(), {"steps": 7}))
+    by_name = load_model("viola")  # names are case-insensitive
+    by_path = load_model(path)
+    assert by_name.info.name == "Viola" and by_name.info.source == "user"
+    assert by_path.info.provenance["steps"] == 7
+    np.testing.assert_array_equal(render(original), render(by_name.instrument))
+    assert by_name.info.statistics.mean_min_pitch_note_hz == pytest.approx(100.0)
+    assert "Viola" in [info.name for info in list_models()]
+
+
+def test_half_precision_file_is_half_the_size_and_close():
+    torch.manual_seed(0)
+    original = Instrument().eval()
+    full = save_model(paths.home() / "full.safetensors", original,
+                      ModelInfo("X", original.config, stats()))
+    half = save_model(paths.home() / "half.safetensors", original,
+                      ModelInfo("X", original.config, stats()), half=True)
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    a, b = render(original), render(load_model(half).instrument)
+    assert np.max(np.abs(a - b)) < 0.01 * np.max(np.abs(a))
+
+
+def test_model_file_holds_no_pickle_and_readable_json(tmp_path):
+    original = Instrument()
+    path = save_model(tmp_path / "m.safetensors", original, ModelInfo("M", original.config, stats()))
+    raw = path.read_bytes()
+    header_len = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + header_len])
+    meta = json.loads(header["__metadata__"]["ddspkit"])
+    assert meta["config"]["n_harmonics"] == 60 and meta["config"]["gru_units"] == 512
+    assert b"\x80\x04" not in raw[:16]  # not a pickle stream
+    assert not list(tmp_path.glob(".*"))  # no temporary left
+
+
+def test_unknown_model_name_is_a_user_error():
+    with pytest.raises(UserError, match="no model named 'Theremin'"):
+        load_model("Theremin")
+
+
+def test_missing_model_path_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no such model file"):
+        load_model(tmp_path / "nope.safetensors")
+
+
+def test_garbage_file_is_a_user_error(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"this is not a model")
+    with pytest.raises(UserError, match="bad.safetensors: not a ddspkit model"):
+        load_model(bad)
+
+
+def test_foreign_safetensors_is_a_user_error(tmp_path):
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(3)}, str(other))
+    with pytest.raises(UserError, match="not a ddspkit model"):
+        read_info(other)
+
+
+def test_mismatched_weights_are_a_user_error(tmp_path):
+    original = Instrument()
+    path = save_model(tmp_path / "m.safetensors", original, ModelInfo("M", original.config, stats()))
+    raw = bytearray(path.read_bytes())
+    header_len = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + header_len])
+    meta = header["__metadata__"]
+    tensors = {"decoder.out_dense.bias": torch.zeros(3)}
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(UserError, match="weights do not match"):
+        load_model(path)
