@@ -65,7 +65,7 @@ def score(target: np.ndarray, target_features: Features, output: np.ndarray) -> 
 def _mean(scores: list[Scores], weights: list[float]) -> Scores:
     w = np.asarray(weights) / np.sum(weights)
     fields = Scores.__dataclass_fields__
-    return Scores(**{f: float(np.nansum([getattr(s, f) * wi for s, wi in zip(scores, w)]))
+    return Scores(**{f: float(np.nansum([getattr(s, f) * wi for s, wi in zip(scores, w, strict=True)]))
                      for f in fields})
 
 

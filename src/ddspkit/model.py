@@ -15,8 +15,11 @@ from torch import nn
 
 from ddspkit.config import ModelConfig
 from ddspkit.core import exp_sigmoid, scale_f0, scale_power, unscale_f0
-from ddspkit.effects import Reverb
+from ddspkit.effects import FilteredNoiseReverb
 from ddspkit.synths import filtered_noise, harmonic_synth
+
+
+PREROLL_FRAMES = 25  # 0.5 s of silence primes the GRU before a performance
 
 
 @dataclass
@@ -96,13 +99,24 @@ class Instrument(nn.Module):
         super().__init__()
         self.config = config or ModelConfig()
         self.decoder = Decoder(self.config)
-        self.reverb = Reverb(self.config.reverb_samples, self.config.sample_rate_hz)
+        self.reverb = FilteredNoiseReverb(self.config.reverb_samples)
 
     def controls(
-        self, f0_hz: torch.Tensor, power_db: torch.Tensor, state: torch.Tensor | None = None
+        self, f0_hz: torch.Tensor, power_db: torch.Tensor, state: torch.Tensor | None = None,
+        preroll_frames: int = PREROLL_FRAMES,
     ) -> tuple[Controls, torch.Tensor]:
-        """[B, F] f0 in Hz and power in dB -> controls and the new GRU state."""
-        return self.decoder(scale_f0(f0_hz), scale_power(power_db), state)
+        """[B, F] f0 in Hz and power in dB -> controls and the new GRU state.
+
+        Without a ``state``, the GRU is first primed with ``preroll_frames`` frames of silence
+        (at the first frame's pitch), as if the instrument had been waiting in silence; a
+        zero state is not one the model meets in a performance, and it answers it with a
+        late start. Training passes ``preroll_frames=0`` and leaves its own warm-up unscored.
+        """
+        f0_scaled, pw_scaled = scale_f0(f0_hz), scale_power(power_db)
+        if state is None and preroll_frames > 0:
+            silence_f0 = f0_scaled[:, :1].expand(-1, preroll_frames)
+            _, state = self.decoder(silence_f0, torch.zeros_like(silence_f0))
+        return self.decoder(f0_scaled, pw_scaled, state)
 
     def synthesize(
         self,
@@ -128,11 +142,12 @@ class Instrument(nn.Module):
         n_samples: int,
         reverb: bool = True,
         generator: torch.Generator | None = None,
+        preroll_frames: int = PREROLL_FRAMES,
     ) -> torch.Tensor:
         """Training path: [B, F] features -> [B, T] audio (F = T / hop + 1)."""
-        controls, _ = self.controls(f0_hz, power_db)
+        controls, _ = self.controls(f0_hz, power_db, preroll_frames=preroll_frames)
         audio, _ = self.synthesize(controls, f0_hz, n_samples, generator)
-        return self.reverb(audio) if reverb else audio
+        return self.reverb(audio, generator) if reverb else audio
 
     @torch.no_grad()
     def render(
@@ -177,5 +192,5 @@ class Instrument(nn.Module):
             pieces.append(harmonic + noise[:, offset : offset + length])
         audio = torch.cat(pieces, dim=-1)
         if reverb:
-            audio = self.reverb(audio)
+            audio = self.reverb(audio, generator)
         return audio[0]
