@@ -18,7 +18,6 @@ from ddspkit.core import exp_sigmoid, scale_f0, scale_power, unscale_f0
 from ddspkit.effects import FilteredNoiseReverb
 from ddspkit.synths import filtered_noise, harmonic_synth
 
-
 PREROLL_FRAMES = 25  # 0.5 s of silence primes the GRU before a performance
 
 
