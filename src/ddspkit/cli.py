@@ -185,12 +185,100 @@ def models_cmd():
     for info in list_models():
         p = info.provenance
         data = p.get("data", {})
-        trained = f"{p.get('steps', '?')} steps, {data.get('usable_minutes', 0):.0f} min"
+        trained = (f"{p['steps']} steps, {data.get('usable_minutes', 0):.0f} min" if "steps" in p
+                   else p.get("format", "?"))
         table.add_row(info.name, info.source,
                       f"{info.statistics.mean_min_pitch_note_hz:.0f}-"
                       f"{info.statistics.mean_max_pitch_note_hz:.0f} Hz", trained, str(info.path))
     out.print(table)
     out.print(f"user models folder: {paths.models_dir()}")
+
+
+@app.command("export")
+@user_errors
+def export_cmd(
+    model: str = typer.Argument(..., help="Model name or file."),
+    format: str = typer.Option("vst", "--format", "-f",
+                               help="vst (DDSP-VST .tflite), onnx or torchscript."),
+    output: Path = typer.Option(None, "--output", "-o", help="Output file (default: NAME.ext)."),
+    install: bool = typer.Option(False, help="Put the .tflite into the plugin's model folder."),
+    plugin_dir: Path = typer.Option(None, help="The plugin's model folder (default: "
+                                    "~/Documents/Magenta/DDSP/Models)."),
+):
+    """Export a model for the DDSP-VST plugin (validated), or as ONNX or TorchScript."""
+    from ddspkit import export, vst
+    from ddspkit.modelfile import load_model
+
+    loaded = load_model(model, "cpu")
+    name = loaded.info.name
+    fmt = format.lower()
+    suffix = {"vst": ".tflite", "tflite": ".tflite", "onnx": ".onnx", "torchscript": ".pt"}.get(fmt)
+    if suffix is None:
+        raise UserError(f"--format '{format}': choose vst, onnx or torchscript")
+    if install and suffix != ".tflite":
+        raise UserError("--install is for --format vst")
+    if install:
+        folder = plugin_dir or vst.plugin_models_dir()
+        output = folder / f"{name}.tflite"
+    output = output or Path(f"{name}{suffix}")
+    if suffix == ".tflite":
+        path, report = vst.export_vst(loaded, output)
+        out.print(f"{path}: DDSP-VST model, {path.stat().st_size / 1e6:.1f} MB, "
+                  f"{len(set(report.ops))} builtin op types, export_time "
+                  f"{report.metadata['export_time']}; passes the plugin's checks")
+        if install:
+            out.print(f"installed into the plugin's model folder {output.parent}: press the "
+                      "plugin's refresh button and pick it from the model list")
+    else:
+        path, worst = export.export_step_model(loaded, output, fmt)
+        out.print(f"{path}: {fmt} decoder step (f0_scaled, pw_scaled, state) -> (amplitude, "
+                  f"harmonics, noise, state); matches PyTorch within {worst:.1e}")
+
+
+@app.command("check-vst")
+@user_errors
+def check_vst_cmd(file: Path = typer.Argument(..., help="A .tflite model file.")):
+    """Check a .tflite file against the DDSP-VST plugin's loading rules."""
+    from ddspkit import vst
+
+    if not file.is_file():
+        raise UserError(f"{file}: no such file")
+    report = vst.check_vst(file.read_bytes(), file,
+                           vst.export_times_in(file.parent, skip=file))
+    if report.ok:
+        meta = report.metadata
+        out.print(f"{file}: OK for DDSP-VST (ops: {', '.join(sorted(set(report.ops)))}; model "
+                  f"range {meta['mean_min_pitch_note_hz']:.0f}-{meta['mean_max_pitch_note_hz']:.0f}"
+                  f" Hz, {meta['mean_min_power_note']:.0f} to {meta['mean_max_power_note']:.0f} "
+                  f"dB; export_time {meta['export_time']})")
+        return
+    for problem in report.problems:
+        console.print(f"[red]problem:[/] {problem}", soft_wrap=True)
+    console.print(f"[bold red]error:[/] {file}: {len(report.problems)} problem(s); the plugin "
+                  "would reject this model", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@app.command("import")
+@user_errors
+def import_cmd(
+    file: Path = typer.Argument(..., help="A DDSP-VST .tflite model (old notebook or ddspkit)."),
+    name: str = typer.Option(None, "--name", "-n", help="Name in your model list (default: "
+                             "the file name)."),
+):
+    """Add an existing DDSP-VST model to your models, for transfer and rendering."""
+    from ddspkit import paths
+    from ddspkit.audio import atomic_write
+    from ddspkit.vst import read_vst_info
+
+    if not file.is_file():
+        raise UserError(f"{file}: no such file")
+    info = read_vst_info(file)
+    target = paths.models_dir() / f"{name or file.stem}.tflite"
+    atomic_write(target, lambda tmp: tmp.write_bytes(file.read_bytes()))
+    stats = info.provenance["statistics"]
+    out.print(f"imported {file} as '{target.stem}' ({target}), with {stats}; use it with "
+              f"--model {target.stem}")
 
 
 @app.command("demo")

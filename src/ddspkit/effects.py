@@ -36,3 +36,10 @@ class FilteredNoiseReverb(nn.Module):
     def forward(self, audio: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """audio [B, T] -> [B, T] (the tail past T is cut, as in training)."""
         return audio + fft_convolve(audio, self.impulse_response(generator))
+
+
+class NoReverb(nn.Module):
+    """The dry signal: for models that carry no learned room (DDSP-VST .tflite files)."""
+
+    def forward(self, audio: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return audio

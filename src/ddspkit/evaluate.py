@@ -75,7 +75,7 @@ def evaluate(instrument: Instrument, folder: str | Path, reverb: bool = True
     """Model and harmonic-baseline scores on every audio file under ``folder``."""
     data = prepare(folder, min_usable_minutes=0.0)
     model_scores, base_scores, weights = [], [], []
-    device = next(instrument.parameters()).device
+    device = instrument.device
     for f in data.files:
         n = (f.features.n_frames - 1) * HOP_SAMPLES
         target = f.audio[:n]

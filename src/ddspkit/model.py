@@ -100,6 +100,12 @@ class Instrument(nn.Module):
         self.decoder = Decoder(self.config)
         self.reverb = FilteredNoiseReverb(self.config.reverb_samples)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the instrument runs (CPU for a TFLite-backed decoder without parameters)."""
+        first = next(self.parameters(), None)
+        return first.device if first is not None else torch.device("cpu")
+
     def controls(
         self, f0_hz: torch.Tensor, power_db: torch.Tensor, state: torch.Tensor | None = None,
         preroll_frames: int = PREROLL_FRAMES,

@@ -28,13 +28,14 @@ from ddspkit.stats import DatasetStatistics
 FORMAT = "ddspkit.model"
 FORMAT_VERSION = "1"
 MODEL_SUFFIX = ".safetensors"
+VST_SUFFIX = ".tflite"  # DDSP-VST plugin models, run through a TFLite interpreter
 
 
 @dataclass
 class ModelInfo:
     name: str
     config: ModelConfig
-    statistics: DatasetStatistics
+    statistics: DatasetStatistics | None  # None: a model without data statistics
     provenance: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     source: str = "file"  # "user", "bundled" or "file"
@@ -54,6 +55,8 @@ def save_model(path: str | Path, instrument: Instrument, info: ModelInfo,
     """
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in instrument.state_dict().items()}
+    if info.statistics is None:
+        raise ValueError("a ddspkit model file needs dataset statistics")
     meta = {
         "name": info.name,
         "config": info.config.to_dict(),
@@ -94,7 +97,8 @@ def _candidates() -> list[tuple[Path, str]]:
     found = []
     for folder, source in ((paths.models_dir(), "user"), (_bundled_dir(), "bundled")):
         if folder.is_dir():
-            found += [(p, source) for p in sorted(folder.glob(f"*{MODEL_SUFFIX}"))]
+            found += [(p, source) for suffix in (MODEL_SUFFIX, VST_SUFFIX)
+                      for p in sorted(folder.glob(f"*{suffix}"))]
     return found
 
 
@@ -117,6 +121,12 @@ def resolve_model(name_or_path: str | Path) -> tuple[Path, str]:
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a model by name or path, in float32, in eval mode. Raises UserError."""
     path, source = resolve_model(name_or_path)
+    if path.suffix.lower() == VST_SUFFIX:
+        from ddspkit.vst import load_vst_model
+
+        loaded = load_vst_model(path)
+        loaded.info.source = source
+        return LoadedModel(loaded.instrument.to(device).eval(), loaded.info)
     info = read_info(path)
     info.source = source
     instrument = Instrument(info.config)
@@ -134,7 +144,12 @@ def list_models() -> list[ModelInfo]:
     infos = []
     for path, source in _candidates():
         try:
-            info = read_info(path)
+            if path.suffix.lower() == VST_SUFFIX:
+                from ddspkit.vst import read_vst_info
+
+                info = read_vst_info(path)
+            else:
+                info = read_info(path)
         except UserError:
             continue
         info.source = source

@@ -96,7 +96,7 @@ def transfer(
     adjusted, adjustment = adjust_features(
         features, statistics, auto_adjust, pitch_shift_semitones, loudness_shift_db
     )
-    device = next(instrument.parameters()).device
+    device = instrument.device
     f0 = torch.from_numpy(adjusted.f0_hz).to(device)
     power = torch.from_numpy(adjusted.power_db).to(device)
     rendered = instrument.render(f0, power, len(audio_16k), reverb=reverb).cpu().numpy()
