@@ -5,6 +5,7 @@ measured in the same run.
   (batch 8 x 2 s), seconds per step; ratio = reference step / this step.
 - Oscillator bank: ddspkit's blocked synth against the textbook version (upsample every
   harmonic's amplitude to the sample rate, then sum), same inputs; ratio = textbook / ours.
+- MIDI rendering of one minute, one voice and four voices: real-time factor.
 - Transfer end to end on a 60 s file (read, resample, pitch tracking, decoder, synth, write):
   real-time factor = audio seconds / wall seconds; target >= 50.
 """
@@ -100,19 +101,46 @@ def transfer_seconds(model: str, repeats: int) -> tuple[float, float]:
     return seconds, len(audio) / 44100
 
 
+def render_seconds(model: str, n_voices: int, repeats: int) -> tuple[float, float]:
+    """Render one minute of MIDI: a monophonic line, or n_voices parts of chords."""
+    import pretty_midi
+
+    from ddspkit.api import load_model
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    for v in range(n_voices):
+        inst = pretty_midi.Instrument(42, name=f"voice{v}")
+        for i in range(120):  # 120 half-second notes = 60 s
+            pitch = 43 + 7 * v + (i * 5) % 12
+            inst.notes.append(pretty_midi.Note(80, pitch, 0.5 * i, 0.5 * i + 0.48))
+        pm.instruments.append(inst)
+    instrument = load_model(model, device="cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "part.mid"
+        pm.write(str(path))
+        seconds = timed(lambda: instrument.render_midi(path, sample_rate_hz=44100), repeats)
+    return seconds, 60.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="ddspkit speed benchmarks (CPU)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", default="Cello", help="model for the transfer benchmark")
+    parser.add_argument("--skip-training", action="store_true", help="skip the training-step rows")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     table = Table("benchmark", "measure", "reference", "ratio", title=(
         f"ddspkit benchmarks: CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"))
     ref_recipe, fast_recipe = RECIPES["reference"], RECIPES["fast"]
-    ref_step = training_step_seconds(ref_recipe.batch_size, ref_recipe.example_seconds,
-                                     args.repeats)
-    fast_step = training_step_seconds(fast_recipe.batch_size, fast_recipe.example_seconds,
-                                      args.repeats)
+    if not args.skip_training:
+        training_rows(table, ref_recipe, fast_recipe, args.repeats)
+    rendering_rows(table, args)
+    Console().print(table)
+
+
+def training_rows(table: Table, ref_recipe, fast_recipe, repeats: int) -> None:
+    ref_step = training_step_seconds(ref_recipe.batch_size, ref_recipe.example_seconds, repeats)
+    fast_step = training_step_seconds(fast_recipe.batch_size, fast_recipe.example_seconds, repeats)
     for recipe, seconds in ((ref_recipe, ref_step), (fast_recipe, fast_step)):
         table.add_row(
             f"train step, {recipe.name} recipe ({recipe.batch_size} x {recipe.example_seconds:g} s)",
@@ -120,6 +148,9 @@ def main() -> None:
             f"{ref_step / seconds:.2f}x")
         table.add_row(f"  {recipe.name}: {recipe.n_steps} steps", f"{recipe.n_steps * seconds / 3600:.2f} h",
                       "", "")
+
+
+def rendering_rows(table: Table, args: argparse.Namespace) -> None:
     ours, textbook = synth_seconds(args.repeats)
     table.add_row("oscillator bank, 60 s, 60 harmonics", f"{ours:.3f} s",
                   f"{textbook:.3f} s (textbook)", f"{textbook / ours:.2f}x")
@@ -127,7 +158,11 @@ def main() -> None:
     rtf = audio_seconds / seconds
     table.add_row("transfer 60 s file end to end (44.1 kHz wav)", f"{seconds:.2f} s = {rtf:.0f}x "
                   "real time", "50x real time (target)", f"{rtf / 50:.2f}x target")
-    Console().print(table)
+    for voices in (1, 4):
+        seconds, audio_seconds = render_seconds(args.model, voices, args.repeats)
+        table.add_row(f"render 60 s of MIDI, {voices} voice(s), 44.1 kHz", f"{seconds:.2f} s = "
+                      f"{audio_seconds / seconds:.0f}x real time", "1x real time (real time)",
+                      f"{audio_seconds / seconds:.0f}x")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,16 @@ class Model:
         return result
 
 
+    def render_midi(self, midi_path: str | Path, *, part_selection: list[str] | None = None,
+                    max_voices: int = 8, expression=None, reverb: bool = True,
+                    sample_rate_hz: int = 44100):
+        """Play a MIDI file (see :mod:`ddspkit.midi`); returns a RenderResult."""
+        from ddspkit.midi import render_midi_file
+
+        return render_midi_file(self.instrument, self.info.statistics, midi_path, part_selection,
+                                max_voices, expression, reverb, sample_rate_hz)
+
+
 def load_model(name_or_path: str | Path, device: str | None = None) -> Model:
     """Load a model by name (user folder, then bundled zoo) or by path."""
     return Model(_load_model(name_or_path, device or default_device()))

@@ -194,6 +194,102 @@ def models_cmd():
     out.print(f"user models folder: {paths.models_dir()}")
 
 
+def _expression(attack, decay, sustain, release, portamento, vibrato, vibrato_rate, vibrato_delay):
+    from ddspkit.midi import Expression
+
+    return Expression(attack_s=attack, decay_s=decay, sustain_level=sustain, release_s=release,
+                      portamento_s=portamento, vibrato_depth_cents=vibrato,
+                      vibrato_rate_hz=vibrato_rate, vibrato_delay_s=vibrato_delay)
+
+
+EXPRESSION_OPTIONS = dict(
+    attack=typer.Option(0.04, help="Attack (s)."), decay=typer.Option(0.2, help="Decay (s)."),
+    sustain=typer.Option(0.8, help="Sustain level (0-1)."),
+    release=typer.Option(0.25, help="Release (s)."),
+    portamento=typer.Option(0.06, help="Glide between legato notes (s)."),
+    vibrato=typer.Option(0.0, help="Vibrato depth (cents; 0 = off)."),
+    vibrato_rate=typer.Option(5.5, help="Vibrato rate (Hz)."),
+    vibrato_delay=typer.Option(0.3, help="Vibrato onset after each note starts (s)."),
+)
+
+
+@app.command("render")
+@user_errors
+def render_cmd(
+    midi: Path = typer.Argument(..., help="A MIDI file."),
+    model: str = typer.Option(..., "--model", "-m", help="Model name or file."),
+    output: Path = typer.Option(None, "--output", "-o", help="Output audio file."),
+    part: list[str] = typer.Option(None, help="Part (track/channel) index or name; repeat for "
+                                   "several (default: all but drums). --list shows them."),
+    voices: int = typer.Option(8, help="Voice limit per part (polyphony); 1 = monophonic."),
+    sample_rate: int = typer.Option(44100, help="Output sample rate (Hz)."),
+    reverb: bool = typer.Option(True, help="Apply the model's learned room."),
+    list_parts: bool = typer.Option(False, "--list", help="List the file's parts and exit."),
+    attack: float = EXPRESSION_OPTIONS["attack"], decay: float = EXPRESSION_OPTIONS["decay"],
+    sustain: float = EXPRESSION_OPTIONS["sustain"], release: float = EXPRESSION_OPTIONS["release"],
+    portamento: float = EXPRESSION_OPTIONS["portamento"],
+    vibrato: float = EXPRESSION_OPTIONS["vibrato"],
+    vibrato_rate: float = EXPRESSION_OPTIONS["vibrato_rate"],
+    vibrato_delay: float = EXPRESSION_OPTIONS["vibrato_delay"],
+):
+    """Play a MIDI file with a trained instrument (pitch bend, CC7/11/64, polyphony)."""
+    from ddspkit.api import load_model
+    from ddspkit.audio import write_audio
+    from ddspkit.midi import parts, read_midi
+
+    if list_parts:
+        for i, p in enumerate(parts(read_midi(midi))):
+            out.print(f"{i}: {p.name} (program {p.program}{', drums' if p.is_drum else ''}, "
+                      f"{len(p.notes)} notes)")
+        return
+    if output is None:
+        raise UserError("--output/-o is required (or --list)")
+    if voices < 1:
+        raise UserError(f"--voices {voices}: at least 1")
+    start = time.perf_counter()
+    instrument = load_model(model)
+    result = instrument.render_midi(
+        midi, part_selection=part or None, max_voices=voices, reverb=reverb,
+        sample_rate_hz=sample_rate, expression=_expression(
+            attack, decay, sustain, release, portamento, vibrato, vibrato_rate, vibrato_delay))
+    write_audio(output, result.audio, result.sample_rate_hz)
+    seconds = len(result.audio) / result.sample_rate_hz
+    out.print(f"{midi.name} -> {output} ({seconds:.1f} s, {instrument.name}, {len(result.voices)} "
+              f"voice(s)) in {time.perf_counter() - start:.1f} s")
+
+
+@app.command("compare")
+@user_errors
+def compare_cmd(
+    midi: Path = typer.Argument(..., help="A MIDI file."),
+    model: str = typer.Option(..., "--model", "-m", help="Model name or file."),
+    soundfont: Path = typer.Option(None, help="A .sf2 soundfont (default: the system's GM font)."),
+    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o"),
+    voices: int = typer.Option(8, help="Voice limit per part."),
+):
+    """Render a MIDI file with a model and with a sample-based synth; figure and measures."""
+    from ddspkit.api import load_model
+    from ddspkit.compare import compare
+    from ddspkit.soundfont import find_fluidsynth, find_soundfont
+
+    find_fluidsynth()
+    font = find_soundfont(soundfont)
+    if not midi.is_file():
+        raise UserError(f"{midi}: no such file")
+    result = compare(load_model(model), midi, output_dir, font, max_voices=voices)
+    s = result.scores
+    table = Table("measure (model vs sample-based)", "value")
+    table.add_row("multi-scale spectral distance", f"{s.spectral_distance:.3f}")
+    table.add_row("loudness L1", f"{s.loudness_l1_db:.2f} dB")
+    table.add_row("f0 L1 (frames voiced in both)", f"{s.f0_l1_semitones:.3f} semitones")
+    table.add_row("f0 outliers > 12 semitones", f"{100 * s.f0_outlier_share:.2f} %")
+    table.add_row("level match applied to the sample-based file", f"{result.level_gain_db:+.1f} dB")
+    out.print(table)
+    for label, path in (("model", result.model_path), ("sample-based", result.sampler_path),
+                        ("figure", result.figure_path)):
+        out.print(f"  {label:13s}{path}")
+
+
 @app.command("export")
 @user_errors
 def export_cmd(
