@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ddspkit.audio import atomic_write, resample, write_audio
-from ddspkit.config import FRAME_RATE_HZ, SAMPLE_RATE_HZ
+from ddspkit.audio import atomic_write, write_audio
+from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.evaluate import Scores, score
 from ddspkit.features import extract_features
 
@@ -54,23 +54,14 @@ def _figure(ours: np.ndarray, sampled: np.ndarray, name: str, path: Path) -> Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ddspkit.plot import curves, label_curve_axes, spectrogram
+
     fig, axes = plt.subplots(4, 1, figsize=(11, 10), sharex=True, constrained_layout=True)
-    for ax, audio, label in ((axes[0], ours, name), (axes[1], sampled, "sample-based (FluidSynth)")):
-        with np.errstate(divide="ignore"):
-            ax.specgram(audio + 1e-9, NFFT=1024, Fs=SAMPLE_RATE_HZ, noverlap=768, cmap="magma",
-                        vmin=-120)
-        ax.set_ylim(0, 4000)
-        ax.set_ylabel(f"{label}\nfrequency (Hz)")
-    for audio, label in ((ours, name), (sampled, "sample-based")):
-        feats = extract_features(resample(audio, SAMPLE_RATE_HZ, SAMPLE_RATE_HZ))
-        t_s = np.arange(feats.n_frames) / FRAME_RATE_HZ
-        axes[2].plot(t_s, np.where(feats.voiced, feats.f0_hz, np.nan), lw=1, label=label)
-        axes[3].plot(t_s, feats.power_db, lw=1, label=label)
-    axes[2].set_ylabel("f0 (Hz)")
-    axes[2].set_yscale("log")
-    axes[3].set_ylabel("power (dB)")
-    axes[3].set_xlabel("time (s)")
-    axes[2].legend(loc="upper right", fontsize="small")
+    spectrogram(axes[0], ours, name)
+    spectrogram(axes[1], sampled, "sample-based (FluidSynth)")
+    curves(axes[2], axes[3], extract_features(ours), name)
+    curves(axes[2], axes[3], extract_features(sampled), "sample-based")
+    label_curve_axes(axes[2], axes[3])
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
     return path

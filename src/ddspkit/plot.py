@@ -28,19 +28,12 @@ def plot_transfer(result: TransferResult, path: str | Path, input_audio: np.ndar
     output_16k = resample(result.audio, result.sample_rate_hz, SAMPLE_RATE_HZ)
     out_features = extract_features(output_16k)
     fig, axes = plt.subplots(4, 1, figsize=(11, 10), sharex=True, constrained_layout=True)
-    for ax, audio, label in ((axes[0], input_16k, "input"), (axes[1], output_16k, "output")):
-        ax.specgram(audio + 1e-9, NFFT=1024, Fs=SAMPLE_RATE_HZ, noverlap=768, cmap="magma",
-                    vmin=-120)
-        ax.set_ylim(0, 4000)
-        ax.set_ylabel(f"{label}\nfrequency (Hz)")
-    _curves(axes[2], axes[3], result.input_features, "input", "tab:blue")
-    _curves(axes[2], axes[3], result.model_features, "model input (adjusted)", "tab:orange")
-    _curves(axes[2], axes[3], out_features, "output (tracked)", "tab:green")
-    axes[2].set_ylabel("f0 (Hz, voiced frames)")
-    axes[2].set_yscale("log")
-    axes[3].set_ylabel("power (dB)")
-    axes[3].set_xlabel("time (s)")
-    axes[2].legend(loc="upper right", fontsize="small")
+    spectrogram(axes[0], input_16k, "input")
+    spectrogram(axes[1], output_16k, "output")
+    curves(axes[2], axes[3], result.input_features, "input", "tab:blue")
+    curves(axes[2], axes[3], result.model_features, "model input (adjusted)", "tab:orange")
+    curves(axes[2], axes[3], out_features, "output (tracked)", "tab:green")
+    label_curve_axes(axes[2], axes[3])
     adj = result.adjustment
     fig.suptitle(f"{title}  (pitch shift {adj.pitch_shift_semitones:+g} st, "
                  f"loudness shift {adj.loudness_shift_db:+g} dB)")
@@ -50,8 +43,26 @@ def plot_transfer(result: TransferResult, path: str | Path, input_audio: np.ndar
     return path
 
 
-def _curves(ax_f0, ax_power, features: Features, label: str, color: str) -> None:
+def spectrogram(ax, audio_16k: np.ndarray, label: str) -> None:
+    """Log-magnitude spectrogram of [T] 16 kHz audio, 0-4 kHz."""
+    with np.errstate(divide="ignore"):
+        ax.specgram(audio_16k + 1e-9, NFFT=1024, Fs=SAMPLE_RATE_HZ, noverlap=768, cmap="magma",
+                    vmin=-120)
+    ax.set_ylim(0, 4000)
+    ax.set_ylabel(f"{label}\nfrequency (Hz)")
+
+
+def curves(ax_f0, ax_power, features: Features, label: str, color: str | None = None) -> None:
+    """f0 (voiced frames) and power curves of some features, against time in seconds."""
     t_s = np.arange(features.n_frames) / FRAME_RATE_HZ
     f0 = np.where(features.voiced, features.f0_hz, np.nan)
     ax_f0.plot(t_s, f0, color=color, lw=1.2, label=label)
     ax_power.plot(t_s, features.power_db, color=color, lw=1.0, label=label)
+
+
+def label_curve_axes(ax_f0, ax_power) -> None:
+    ax_f0.set_ylabel("f0 (Hz, voiced frames)")
+    ax_f0.set_yscale("log")
+    ax_f0.legend(loc="upper right", fontsize="small")
+    ax_power.set_ylabel("power (dB)")
+    ax_power.set_xlabel("time (s)")
