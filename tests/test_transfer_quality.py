@@ -106,3 +106,23 @@ def test_bundled_cello_resynthesis_beats_harmonic_baseline_and_dry_path_carries_
     assert model.spectral_distance < 0.75 * baseline.spectral_distance, (model, baseline)
     assert model.f0_l1_semitones < 0.2 and model.f0_outlier_share < 0.01, model
     assert score(audio[:n], feats, dry).loudness_l1_db < 3.0
+
+
+def test_evaluate_cli_scores_model_against_baseline(tmp_path):
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    folder = tmp_path / "heldout"
+    folder.mkdir()
+    sf.write(folder / "line.wav", render_notes(CELLO_LINE, program=42), SAMPLE_RATE_HZ)
+    result = subprocess.run([sys.executable, "-m", "ddspkit.cli", "evaluate", "Cello", str(folder)],
+                            capture_output=True, text=True, timeout=300, env={"COLUMNS": "200",
+                            **__import__("os").environ})
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in result.stdout.splitlines() if line.count("│") > 3}
+    model = next(v for k, v in rows.items() if k.startswith("Cello"))
+    baseline = next(v for k, v in rows.items() if k.startswith("harmonic baseline"))
+    assert float(model) < 0.75 * float(baseline)

@@ -290,6 +290,23 @@ def compare_cmd(
         out.print(f"  {label:13s}{path}")
 
 
+@app.command("evaluate")
+@user_errors
+def evaluate_cmd(
+    model: str = typer.Argument(..., help="Model name or file."),
+    heldout: Path = typer.Argument(..., help="Folder of held-out recordings of the instrument."),
+    compare: list[str] = typer.Option(None, help="Other models to score on the same audio."),
+):
+    """Resynthesis quality on held-out audio, against a plain harmonic baseline."""
+    from ddspkit.evaluate import scores_table
+    from ddspkit.modelfile import load_model
+
+    if not heldout.is_dir():
+        raise UserError(f"{heldout}: no such folder")
+    table, _, _ = scores_table(heldout, [load_model(m) for m in [model, *(compare or [])]])
+    out.print(table)
+
+
 @app.command("export")
 @user_errors
 def export_cmd(

@@ -86,3 +86,29 @@ def evaluate(instrument: Instrument, folder: str | Path, reverb: bool = True
         base_scores.append(score(target, f.features, harmonic_baseline(f.features, n)))
         weights.append(n)
     return _mean(model_scores, weights), _mean(base_scores, weights)
+
+
+def scores_table(heldout: str | Path, models: list, title: str | None = None):
+    """A rich Table: each loaded model's scores and the harmonic baseline's, on one folder.
+
+    ``models`` are :class:`ddspkit.modelfile.LoadedModel`; ratio = baseline distance / model's.
+    Returns (table, [(label, Scores)], baseline Scores).
+    """
+    from rich.table import Table
+
+    rows, baseline = [], None
+    for loaded in models:
+        scores, baseline = evaluate(loaded.instrument, heldout)
+        p = loaded.info.provenance
+        recipe = p.get("recipe", {}).get("name", "?") if isinstance(p.get("recipe"), dict) else "?"
+        rows.append((f"{loaded.info.name} ({recipe}, {p.get('steps', '?')} steps)", scores))
+    rows.append(("harmonic baseline (same f0 and loudness)", baseline))
+    table = Table("synth", "spectral distance", "vs baseline", "loudness L1 (dB)",
+                  "f0 L1 (semitones)", "f0 outliers > 12 st",
+                  title=title or f"resynthesis of {heldout}")
+    for label, s in rows:
+        table.add_row(label, f"{s.spectral_distance:.3f}",
+                      f"{baseline.spectral_distance / s.spectral_distance:.2f}x",
+                      f"{s.loudness_l1_db:.2f}", f"{s.f0_l1_semitones:.3f}",
+                      f"{100 * s.f0_outlier_share:.2f} %")
+    return table, rows[:-1], baseline
