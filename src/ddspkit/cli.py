@@ -100,8 +100,10 @@ def train_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ddspkit import paths
-    from ddspkit.training import TrainingInterrupted, default_device, get_recipe, train
+    from ddspkit.training import Distributed, TrainingInterrupted, default_device, get_recipe, train
 
+    if not Distributed.from_env().is_main:  # under torchrun, one process speaks
+        out.quiet = console.quiet = True
     if not name.replace("-", "").replace("_", "").replace(" ", "").isalnum():
         raise UserError(f"--name '{name}': use letters, digits, '-', '_' or spaces")
     data = _prepare_with_progress(folder)

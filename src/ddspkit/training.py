@@ -85,6 +85,41 @@ def get_recipe(name: str) -> Recipe:
         raise UserError(f"unknown recipe '{name}' (choose from {', '.join(RECIPES)})") from None
 
 
+@dataclass(frozen=True)
+class Distributed:
+    """Data-parallel context from torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> Distributed:
+        import os
+
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                   int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def weights_checksum(module: torch.nn.Module) -> str:
+    """A digest of every parameter's bytes: equal digests, equal weights."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, value in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -162,12 +197,25 @@ def train(
         recipe = replace(recipe, n_steps=n_steps)
     if checkpoint_every is not None:
         recipe = replace(recipe, checkpoint_every=checkpoint_every)
-    device = torch.device(device) if device is not None else default_device()
+    dist = Distributed.from_env()
+    if device is None:
+        device = default_device()
+        if dist.enabled and torch.device(device).type == "cuda":
+            device = f"cuda:{dist.local_rank}"
+    device = torch.device(device)
+    if dist.enabled and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cpu":  # share the cores instead of oversubscribing them
+            import os
+
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // dist.world_size))
     run_dir = run_dir or paths.runs_dir() / name
     model_path = model_path or user_model_path(name)
     checkpoint_path = run_dir / "checkpoint.pt"
-    if restart and checkpoint_path.exists():
+    if restart and checkpoint_path.exists() and dist.is_main:
         checkpoint_path.unlink()
+    if dist.enabled:
+        torch.distributed.barrier()
 
     train_examples, val_examples = cut_examples(
         data.files, recipe.example_seconds, recipe.example_hop_seconds
@@ -194,9 +242,15 @@ def train(
         step = int(state["step"])
         meta["train_seconds"] = float(saved.get("train_seconds", 0.0))
 
-    from torch.utils.tensorboard import SummaryWriter  # slow import; only when training
+    model = instrument
+    if dist.enabled:
+        model = torch.nn.parallel.DistributedDataParallel(
+            instrument, device_ids=[device.index] if device.type == "cuda" else None)
+    writer = None
+    if dist.is_main:
+        from torch.utils.tensorboard import SummaryWriter  # slow import; only when training
 
-    writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=step)
+        writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=step)
     wall_start = time.perf_counter()
     seconds_before = meta["train_seconds"]
     history_path = run_dir / "history.jsonl"
@@ -205,6 +259,8 @@ def train(
     def log_history(at_step: int, train_loss: float, val: float | None) -> None:
         # Training seconds add up across resumes: loss against wall-clock, per run.
         meta["train_seconds"] = seconds_before + time.perf_counter() - wall_start
+        if not dist.is_main:
+            return
         row = {"step": at_step, "train_seconds": round(meta["train_seconds"], 2),
                "train_loss": round(train_loss, 5),
                "validation_loss": None if val is None else round(val, 5)}
@@ -213,6 +269,14 @@ def train(
 
     def finish(final_step: int, val_loss: float | None) -> Path:
         meta["train_seconds"] = seconds_before + time.perf_counter() - wall_start
+        checksums = [weights_checksum(instrument)]
+        if dist.enabled:
+            checksums = [None] * dist.world_size
+            torch.distributed.all_gather_object(checksums, weights_checksum(instrument))
+            if len(set(checksums)) != 1:
+                raise RuntimeError(f"data-parallel ranks diverged: weight checksums {checksums}")
+        if not dist.is_main:
+            return model_path
         _save_checkpoint(checkpoint_path, instrument, optimizer, final_step, meta)
         provenance = {
             "ddspkit_version": __version__,
@@ -227,11 +291,14 @@ def train(
             "torch_version": torch.__version__,
             "platform": platform.platform(),
             "data": data.summary.to_dict(),
+            "distributed": {"world_size": dist.world_size, "weight_checksums": checksums},
         }
         info = ModelInfo(name, instrument.config, data.statistics, provenance)
         return save_model(model_path, instrument, info)
 
     def checkpoint(at_step: int, train_loss: float) -> float | None:
+        if not dist.is_main:  # one process evaluates and writes; the others train on
+            return None
         val = validation_loss(instrument, data, val_examples, device)
         log_history(at_step, train_loss, val)
         if val is not None:
@@ -248,10 +315,13 @@ def train(
             lr = recipe.learning_rate_at(step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            idx = batch_indices(step, recipe.batch_size, len(train_examples), seed)
+            # Every rank draws the same global batch order and trains on its own slice.
+            idx = batch_indices(step, recipe.batch_size * dist.world_size, len(train_examples),
+                                seed)[dist.rank * recipe.batch_size : (dist.rank + 1) * recipe.batch_size]
             audio, f0, power = _to_device(batch(data.files, train_examples, idx), device)
-            generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + step)
-            predicted = instrument(f0, power, audio.shape[-1], generator=generator, preroll_frames=0)
+            generator = torch.Generator(device=device).manual_seed(
+                seed * 1_000_003 + step * 1024 + dist.rank)
+            predicted = model(f0, power, audio.shape[-1], generator=generator, preroll_frames=0)
             loss = multiscale_spectral_loss(predicted[:, warmup:], audio[:, warmup:])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -262,21 +332,28 @@ def train(
             if not math.isfinite(loss_value):
                 raise RuntimeError(f"loss became {loss_value} at step {step}")
             recent = (recent + [loss_value])[-recipe.checkpoint_every:]
-            if step % 10 == 0 or step == 1:
+            if writer is not None and (step % 10 == 0 or step == 1):
                 writer.add_scalar("loss/train", loss_value, step)
                 writer.add_scalar("learning_rate", lr, step)
                 writer.add_scalar("grad_norm", float(grad_norm), step)
-            if on_step:
+            if on_step and dist.is_main:
                 on_step(step, recipe.n_steps, loss_value)
             if step % recipe.checkpoint_every == 0 and step < recipe.n_steps:
                 val_loss = checkpoint(step, float(np.mean(recent)))
     except KeyboardInterrupt:
-        path = finish(step, val_loss)
-        writer.close()
+        path = finish(step, val_loss) if not dist.enabled else model_path
+        if dist.enabled and dist.is_main:  # peers may be gone: save without gathering
+            _save_checkpoint(checkpoint_path, instrument, optimizer, step, meta)
+        if writer is not None:
+            writer.close()
         raise TrainingInterrupted(step, path) from None
     val_loss = checkpoint(step, float(np.mean(recent)) if recent else float("nan"))
     path = finish(step, val_loss)
-    writer.close()
+    if writer is not None:
+        writer.close()
+    if dist.enabled:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     return TrainResult(path, step, val_loss, time.perf_counter() - wall_start)
 
 
