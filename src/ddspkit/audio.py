@@ -76,6 +76,21 @@ def atomic_write(path: str | Path, write) -> Path:
     return path
 
 
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Delete temporaries that ``atomic_write`` left beside ``path`` when its process was killed.
+
+    A kill -9 between creating and renaming the temporary leaves ``.<name>.XXXX<suffix>``;
+    the target itself is always whole. Returns the files removed.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    stale = list(path.parent.glob(f".{path.name}.*{path.suffix}"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
+
+
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate_hz: int) -> Path:
     """Write [T] float audio (16-bit PCM for wav/flac/aiff), atomically.
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ddspkit import __version__, paths
-from ddspkit.audio import atomic_write
+from ddspkit.audio import atomic_write, remove_stale_temporaries
 from ddspkit.config import SAMPLE_RATE_HZ, ModelConfig
 from ddspkit.dataset import Examples, PreparedDataset, batch, cut_examples
 from ddspkit.errors import UserError
@@ -212,8 +212,12 @@ def train(
     run_dir = run_dir or paths.runs_dir() / name
     model_path = model_path or user_model_path(name)
     checkpoint_path = run_dir / "checkpoint.pt"
-    if restart and checkpoint_path.exists() and dist.is_main:
-        checkpoint_path.unlink()
+    if dist.is_main:
+        # A kill -9 mid-save leaves a temporary beside the (whole) previous checkpoint.
+        remove_stale_temporaries(checkpoint_path)
+        remove_stale_temporaries(model_path)
+        if restart and checkpoint_path.exists():
+            checkpoint_path.unlink()
     if dist.enabled:
         torch.distributed.barrier()
 
