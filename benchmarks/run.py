@@ -8,6 +8,9 @@ measured in the same run.
 - MIDI rendering of one minute, one voice and four voices: real-time factor.
 - Transfer end to end on a 60 s file (read, resample, pitch tracking, decoder, synth, write):
   real-time factor = audio seconds / wall seconds; target >= 50.
+- Polyphonic input, 60 s of four-voice audio (the model's own four-voice rendering): note
+  transcription alone, and polyphonic transfer (transcription + one voice per line); ratio
+  against the monophonic transfer of 60 s measured above.
 """
 
 from __future__ import annotations
@@ -122,6 +125,30 @@ def render_seconds(model: str, n_voices: int, repeats: int) -> tuple[float, floa
     return seconds, 60.0
 
 
+def polyphonic_seconds(model: str, repeats: int) -> tuple[float, float, int]:
+    """Transcribe, then transfer polyphonically, 60 s of four-voice audio (16 kHz)."""
+    import pretty_midi
+
+    from ddspkit.api import load_model, transcribe
+
+    instrument = load_model(model, device="cpu")
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    for v in range(4):
+        inst = pretty_midi.Instrument(42, name=f"voice{v}")
+        for i in range(60):  # one-second chords, a different progression per voice
+            inst.notes.append(pretty_midi.Note(80, 43 + 7 * v + (i * 5) % 12, i, i + 0.95))
+        pm.instruments.append(inst)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "chords.mid"
+        pm.write(str(path))
+        audio = instrument.render_midi(path, sample_rate_hz=16000).audio[: 60 * 16000]
+    notes = transcribe(audio, 16000)
+    transcription = timed(lambda: transcribe(audio, 16000), repeats)
+    transfer = timed(lambda: instrument.transfer_polyphonic(audio, 16000), repeats)
+    return transcription, transfer, len(notes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="ddspkit speed benchmarks (CPU)")
     parser.add_argument("--repeats", type=int, default=3)
@@ -158,6 +185,13 @@ def rendering_rows(table: Table, args: argparse.Namespace) -> None:
     rtf = audio_seconds / seconds
     table.add_row("transfer 60 s file end to end (44.1 kHz wav)", f"{seconds:.2f} s = {rtf:.0f}x "
                   "real time", "50x real time (target)", f"{rtf / 50:.2f}x target")
+    mono = seconds
+    transcription, poly, n_notes = polyphonic_seconds(args.model, args.repeats)
+    table.add_row(f"transcribe 60 s of 4-voice audio ({n_notes} notes)", f"{transcription:.2f} s = "
+                  f"{60 / transcription:.0f}x real time", f"{mono:.2f} s (monophonic transfer)",
+                  f"{transcription / mono:.2f}x")
+    table.add_row("polyphonic transfer, 60 s of 4-voice audio", f"{poly:.2f} s = {60 / poly:.0f}x "
+                  "real time", f"{mono:.2f} s (monophonic transfer)", f"{poly / mono:.2f}x")
     for voices in (1, 4):
         seconds, audio_seconds = render_seconds(args.model, voices, args.repeats)
         table.add_row(f"render 60 s of MIDI, {voices} voice(s), 44.1 kHz", f"{seconds:.2f} s = "

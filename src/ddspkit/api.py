@@ -39,14 +39,48 @@ class Model:
 
     def transfer(self, audio: np.ndarray, sample_rate_hz: int, *, auto_adjust: bool = True,
                  pitch_shift_semitones: float = 0.0, loudness_shift_db: float = 0.0,
-                 reverb: bool = True) -> TransferResult:
-        """Morph mono ``audio`` [T] into this instrument; output at the same rate."""
-        audio = np.asarray(audio, dtype=np.float32)
-        if audio.ndim == 2:  # [channels, T] or [T, channels]: mix to mono
-            audio = audio.mean(axis=0 if audio.shape[0] < audio.shape[1] else 1)
-        audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+                 reverb: bool = True, lead_line: bool = False) -> TransferResult:
+        """Morph mono ``audio`` [T] into this instrument; output at the same rate.
+
+        ``lead_line``: for polyphonic input, follow the top voice of a note transcription
+        instead of the pitch tracker (the recording's own dynamics are kept).
+        """
+        audio = _mono(audio)
+        features = None
+        if lead_line:
+            from ddspkit.audio import resample
+            from ddspkit.config import SAMPLE_RATE_HZ
+            from ddspkit.transcription import lead_line_features, transcribe
+
+            features = lead_line_features(resample(audio, sample_rate_hz, SAMPLE_RATE_HZ),
+                                          transcribe(audio, sample_rate_hz))
         return transfer(self.instrument, audio, sample_rate_hz, self.info.statistics,
-                        auto_adjust, pitch_shift_semitones, loudness_shift_db, reverb)
+                        auto_adjust, pitch_shift_semitones, loudness_shift_db, reverb, features)
+
+    def transfer_polyphonic(self, audio: np.ndarray, sample_rate_hz: int, *, max_voices: int = 8,
+                            expression=None, reverb: bool = True, pitch_shift_semitones: int = 0,
+                            transcription_options: dict | None = None):
+        """Polyphonic ``audio`` [T] (a piano part, a quartet) -> this instrument, one voice per
+        line: the audio is transcribed to notes, which are played as a MIDI part is.
+
+        Returns a :class:`ddspkit.midi.RenderResult` (output at ``sample_rate_hz``, as long as
+        the input) whose ``notes`` attribute holds the transcription.
+        """
+        from ddspkit.midi import Note, render_parts
+        from ddspkit.transcription import transcribe, transcription_part
+
+        audio = _mono(audio)
+        notes = transcribe(audio, sample_rate_hz, **(transcription_options or {}))
+        if not notes:
+            from ddspkit.errors import UserError
+
+            raise UserError("no notes found in the audio (silent, or nothing with a pitch)")
+        shifted = [Note(n.pitch + pitch_shift_semitones, n.start_s, n.end_s, n.velocity) for n in notes]
+        result = render_parts(self.instrument, self.info.statistics, [transcription_part(shifted)],
+                              max_voices, expression, reverb, sample_rate_hz)
+        result.audio = np.pad(result.audio, (0, max(0, len(audio) - len(result.audio))))[:len(audio)]
+        result.notes = notes
+        return result
 
     def transfer_file(self, input_path: str | Path, output_path: str | Path,
                       plot: str | Path | None = None, **options) -> TransferResult:
@@ -71,6 +105,31 @@ class Model:
                                 max_voices, expression, reverb, sample_rate_hz)
 
 
+def _mono(audio: np.ndarray) -> np.ndarray:
+    """[T], [channels, T] or [T, channels] -> finite mono float32 [T]."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=0 if audio.shape[0] < audio.shape[1] else 1)
+    return np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def transcribe(audio: np.ndarray, sample_rate_hz: int, **options):
+    """Polyphonic [T] audio -> notes (:class:`ddspkit.midi.Note`); see :mod:`ddspkit.transcription`."""
+    from ddspkit.transcription import transcribe as _transcribe
+
+    return _transcribe(_mono(audio), sample_rate_hz, **options)
+
+
+def transcribe_file(input_path: str | Path, midi_path: str | Path, **options):
+    """Transcribe an audio file and write the notes as a MIDI file; return the notes."""
+    from ddspkit.transcription import write_notes_midi
+
+    audio, rate_hz, _ = load_audio(input_path)
+    notes = transcribe(audio, rate_hz, **options)
+    write_notes_midi(notes, midi_path)
+    return notes
+
+
 def load_model(name_or_path: str | Path, device: str | None = None) -> Model:
     """Load a model by name (user folder, then bundled zoo) or by path."""
     return Model(_load_model(name_or_path, device or default_device()))
@@ -86,4 +145,5 @@ def train(folder: str | Path, name: str, recipe: Recipe | str = DEFAULT_RECIPE,
     return load_model(result.model_path)
 
 
-__all__ = ["Model", "load_model", "train", "prepare", "list_models", "TransferResult"]
+__all__ = ["Model", "load_model", "train", "prepare", "list_models", "TransferResult", "transcribe",
+           "transcribe_file"]

@@ -144,36 +144,96 @@ def train_cmd(
               f"loss {val}\nmodel: {result.model_path}")
 
 
+TRANSFER_MODES = ("monophonic", "polyphonic", "lead-line")
+
+
 @app.command("transfer")
 @user_errors
 def transfer_cmd(
     input: Path = typer.Argument(..., help="Audio to morph (wav, flac, mp3, ogg, aiff)."),
     model: str = typer.Option(..., "--model", "-m", help="Model name or file."),
     output: Path = typer.Option(..., "--output", "-o", help="Output audio file."),
+    mode: str = typer.Option("monophonic", help="monophonic: follow the pitch tracker (a voice, "
+                             "a flute); polyphonic: transcribe to notes and play every line "
+                             "(a piano part -> a section); lead-line: follow only the top voice "
+                             "of the transcription, keeping the recording's dynamics."),
     plot: Path = typer.Option(None, help="Also draw pitch, loudness and spectrograms here."),
     pitch_shift: float = typer.Option(0.0, help="Extra pitch shift in semitones."),
     loudness_shift: float = typer.Option(0.0, help="Extra loudness shift in dB."),
     auto: bool = typer.Option(True, help="Auto-adjust octave and loudness to the model's range."),
     reverb: bool = typer.Option(True, help="Apply the model's learned room."),
+    voices: int = typer.Option(8, help="Polyphonic mode: voice limit."),
 ):
-    """Morph any monophonic recording into a trained instrument."""
+    """Morph a recording into a trained instrument (monophonic, or polyphonic via transcription)."""
     from ddspkit.api import load_model
 
+    if mode not in TRANSFER_MODES:
+        raise UserError(f"--mode {mode}: choose one of {', '.join(TRANSFER_MODES)}")
     if not input.is_file():
         raise UserError(f"{input}: no such file")
     start = time.perf_counter()
     instrument = load_model(model)
-    result = instrument.transfer_file(input, output, plot=plot, auto_adjust=auto,
-                                      pitch_shift_semitones=pitch_shift,
-                                      loudness_shift_db=loudness_shift, reverb=reverb)
-    seconds = len(result.audio) / result.sample_rate_hz
-    adj = result.adjustment
-    out.print(f"{input.name} -> {output} ({seconds:.1f} s at {result.sample_rate_hz} Hz, "
-              f"{instrument.name}, pitch {adj.pitch_shift_semitones:+g} st, loudness "
-              f"{'auto' if auto else 'as is'}{adj.loudness_shift_db:+g} dB) in "
-              f"{time.perf_counter() - start:.1f} s")
+    if mode == "polyphonic":
+        from ddspkit.audio import load_audio, write_audio
+
+        if pitch_shift != round(pitch_shift):
+            raise UserError(f"--pitch-shift {pitch_shift:g}: polyphonic mode shifts whole semitones")
+        audio, rate_hz, _ = load_audio(input)
+        result = instrument.transfer_polyphonic(audio, rate_hz, max_voices=voices, reverb=reverb,
+                                                pitch_shift_semitones=int(pitch_shift))
+        write_audio(output, result.audio, rate_hz)
+        if plot is not None:
+            from ddspkit.plot import plot_polyphonic
+
+            plot_polyphonic(audio, result.audio, rate_hz, result.notes, plot,
+                            title=f"{input.name} -> {instrument.name}")
+        out.print(f"{input.name} -> {output} ({len(result.audio) / rate_hz:.1f} s at {rate_hz} Hz, "
+                  f"{instrument.name}, {len(result.notes)} notes in {len(result.voices)} voice(s)) "
+                  f"in {time.perf_counter() - start:.1f} s")
+    else:
+        result = instrument.transfer_file(input, output, plot=plot, auto_adjust=auto,
+                                          pitch_shift_semitones=pitch_shift,
+                                          loudness_shift_db=loudness_shift, reverb=reverb,
+                                          lead_line=mode == "lead-line")
+        seconds = len(result.audio) / result.sample_rate_hz
+        adj = result.adjustment
+        out.print(f"{input.name} -> {output} ({seconds:.1f} s at {result.sample_rate_hz} Hz, "
+                  f"{instrument.name}, pitch {adj.pitch_shift_semitones:+g} st, loudness "
+                  f"{'auto' if auto else 'as is'}{adj.loudness_shift_db:+g} dB) in "
+                  f"{time.perf_counter() - start:.1f} s")
+        if mode == "monophonic" and adj.note_on_share < 0.2 and result.input_features.voiced.mean() < 0.3:
+            out.print("[yellow]warning:[/] little of the input has a clear pitch; if it is "
+                      "polyphonic (chords, a piano), try --mode polyphonic or --mode lead-line")
     if plot is not None:
         out.print(f"plot: {plot}")
+
+
+@app.command("transcribe")
+@user_errors
+def transcribe_cmd(
+    input: Path = typer.Argument(..., help="Audio to transcribe (wav, flac, mp3, ogg, aiff)."),
+    output: Path = typer.Option(..., "--output", "-o", help="MIDI file to write."),
+    onset_threshold: float = typer.Option(0.5, help="Onset confidence that starts a note (0-1)."),
+    frame_threshold: float = typer.Option(0.3, help="Confidence that keeps a note sounding (0-1)."),
+    min_note_ms: float = typer.Option(127.0, help="Shortest note kept (ms)."),
+    min_hz: float = typer.Option(None, help="Drop notes below this pitch (Hz)."),
+    max_hz: float = typer.Option(None, help="Drop notes above this pitch (Hz)."),
+):
+    """Audio -> MIDI notes (polyphonic, Spotify's Basic Pitch model)."""
+    from ddspkit.api import transcribe_file
+
+    if not input.is_file():
+        raise UserError(f"{input}: no such file")
+    for label, value in (("--onset-threshold", onset_threshold), ("--frame-threshold", frame_threshold)):
+        if not 0 < value < 1:
+            raise UserError(f"{label} {value:g}: must be between 0 and 1")
+    start = time.perf_counter()
+    notes = transcribe_file(input, output, onset_threshold=onset_threshold,
+                            frame_threshold=frame_threshold, min_note_s=min_note_ms / 1000,
+                            min_hz=min_hz, max_hz=max_hz)
+    span = (f", MIDI {min(n.pitch for n in notes)}-{max(n.pitch for n in notes)}" if notes else "")
+    out.print(f"{input.name} -> {output} ({len(notes)} notes{span}) in "
+              f"{time.perf_counter() - start:.1f} s")
 
 
 @app.command("models")
@@ -187,7 +247,7 @@ def models_cmd():
     for info in list_models():
         p = info.provenance
         data = p.get("data", {})
-        trained = (f"{p['steps']} steps, {data.get('usable_minutes', 0):.0f} min" if "steps" in p
+        trained = (f"{p['steps']} steps on {data.get('usable_minutes', 0):.0f} min of audio" if "steps" in p
                    else p.get("format", "?"))
         table.add_row(info.name, info.source,
                       f"{info.statistics.mean_min_pitch_note_hz:.0f}-"

@@ -209,6 +209,7 @@ class RenderResult:
     sample_rate_hz: int
     voices: list[tuple[str, int]]  # (part name, number of notes) per rendered voice
     curves: list[tuple[np.ndarray, np.ndarray]]  # (f0_hz, power_db) per voice, 50 frames/s
+    notes: list[Note] | None = None  # the transcription, when the input was audio
 
 
 def select_parts(all_parts: list[Part], selection: list[str] | None) -> list[Part]:
@@ -231,19 +232,19 @@ def select_parts(all_parts: list[Part], selection: list[str] | None) -> list[Par
     return chosen
 
 
-def render_midi_file(instrument, statistics: DatasetStatistics | None, midi_path: str | Path,
-                     part_selection: list[str] | None = None, max_voices: int = 8,
-                     expression: Expression | None = None, reverb: bool = True,
-                     sample_rate_hz: int = 44100, tail_s: float = 1.0) -> RenderResult:
-    """Render the selected parts of a MIDI file with an instrument (one model run per voice)."""
+def render_parts(instrument, statistics: DatasetStatistics | None, chosen: list[Part],
+                 max_voices: int = 8, expression: Expression | None = None, reverb: bool = True,
+                 sample_rate_hz: int = 44100, tail_s: float = 1.0) -> RenderResult:
+    """Render parts with an instrument: one model run per voice, mixed, then the room."""
     import torch
 
     from ddspkit.audio import resample
     from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ
 
     expression = expression or Expression()
-    midi = read_midi(midi_path)
-    chosen = select_parts(parts(midi), part_selection)
+    chosen = [p for p in chosen if p.notes]
+    if not chosen:
+        raise UserError("no notes to render")
     end_s = max(n.end_s for p in chosen for n in p.notes) + expression.release_s + tail_s
     n_frames = int(np.ceil(end_s * FRAME_RATE_HZ)) + 1
     n_samples = (n_frames - 1) * HOP_SAMPLES
@@ -267,3 +268,13 @@ def render_midi_file(instrument, statistics: DatasetStatistics | None, midi_path
     if peak > 0.99:  # mixed voices must never clip
         audio = audio * (0.99 / peak)
     return RenderResult(audio.astype(np.float32), sample_rate_hz, voices, curves)
+
+
+def render_midi_file(instrument, statistics: DatasetStatistics | None, midi_path: str | Path,
+                     part_selection: list[str] | None = None, max_voices: int = 8,
+                     expression: Expression | None = None, reverb: bool = True,
+                     sample_rate_hz: int = 44100, tail_s: float = 1.0) -> RenderResult:
+    """Render the selected parts of a MIDI file with an instrument (one model run per voice)."""
+    chosen = select_parts(parts(read_midi(midi_path)), part_selection)
+    return render_parts(instrument, statistics, chosen, max_voices, expression, reverb,
+                        sample_rate_hz, tail_s)

@@ -43,6 +43,32 @@ def plot_transfer(result: TransferResult, path: str | Path, input_audio: np.ndar
     return path
 
 
+def plot_polyphonic(input_audio: np.ndarray, output_audio: np.ndarray, sample_rate_hz: int,
+                    notes, path: str | Path, title: str = "") -> Path:
+    """Input and output spectrograms with the transcribed notes drawn over both.
+
+    ``notes``: :class:`ddspkit.midi.Note` list (times in s, MIDI pitch).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 1, figsize=(11, 7), sharex=True, constrained_layout=True)
+    for ax, audio, label in ((axes[0], input_audio, "input"), (axes[1], output_audio, "output")):
+        spectrogram(ax, resample(audio, sample_rate_hz, SAMPLE_RATE_HZ), label)
+        for n in notes:  # each note as a line at its fundamental
+            f0_hz = 440.0 * 2 ** ((n.pitch - 69) / 12)
+            ax.plot([n.start_s, n.end_s], [f0_hz, f0_hz], color="cyan", lw=0.8, alpha=0.7)
+        ax.set_ylim(0, 2000)
+    axes[1].set_xlabel("time (s)")
+    fig.suptitle(f"{title}  ({len(notes)} transcribed notes, drawn at their fundamentals)")
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format=path.suffix[1:] or "png"))
+    plt.close(fig)
+    return path
+
+
 def spectrogram(ax, audio_16k: np.ndarray, label: str) -> None:
     """Log-magnitude spectrogram of [T] 16 kHz audio, 0-4 kHz."""
     with np.errstate(divide="ignore"):
