@@ -92,6 +92,11 @@ def test_top_line_follows_the_highest_sounding_note():
     assert feats.n_frames == len(audio) // 320 + 1
     assert abs(cents(feats.f0_hz[30], hz(64))) < 1
     assert feats.f0_confidence[110] == 0 and abs(cents(feats.f0_hz[110], hz(48))) < 1  # held
+    # A lower voice showing for 40 ms between two melody notes does not pull the line down.
+    gap = [Note(48, 0.0, 2.0, 90), Note(67, 0.0, 0.96, 90), Note(69, 1.0, 2.0, 90)]
+    feats = lead_line_features(audio, gap)
+    assert np.all(np.abs(cents(feats.f0_hz[40:50], hz(67))) < 1)
+    assert abs(cents(feats.f0_hz[60], hz(69))) < 1
 
 
 # --- the real model, on synthesized polyphony -------------------------------------------

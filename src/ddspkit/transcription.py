@@ -213,6 +213,22 @@ def top_line(notes: list[Note], n_frames: int, frame_rate_hz: float,
     return line
 
 
+def _bridge_dips(line: np.ndarray, max_frames: int) -> np.ndarray:
+    """Hold the melody through short stretches where a lower voice shows between two of its
+    notes (a release just before the next attack): runs of at most ``max_frames`` frames lower
+    than both neighbouring runs take the previous run's pitch. [F] -> [F]."""
+    values = np.nan_to_num(line, nan=-1.0)
+    starts = np.flatnonzero(np.diff(values, prepend=np.inf))
+    ends = np.append(starts[1:], len(values))
+    out = line.copy()
+    for k in range(1, len(starts) - 1):
+        run = values[starts[k]]
+        before, after = values[starts[k - 1]], values[starts[k + 1]]
+        if ends[k] - starts[k] <= max_frames and run < before and run < after:
+            out[starts[k]:ends[k]] = line[starts[k - 1]]
+    return out
+
+
 def lead_line_features(audio_16k: np.ndarray, notes: list[Note]) -> Features:
     """Features for the monophonic transfer path that follow the top voice of ``notes``.
 
@@ -225,7 +241,7 @@ def lead_line_features(audio_16k: np.ndarray, notes: list[Note]) -> Features:
     from ddspkit.features import power_db
 
     n_frames = len(audio_16k) // HOP_SAMPLES + 1
-    line = top_line(notes, n_frames, FRAME_RATE_HZ)
+    line = _bridge_dips(top_line(notes, n_frames, FRAME_RATE_HZ), max_frames=5)
     sounding = ~np.isnan(line)
     if sounding.any():
         index = np.where(sounding, np.arange(n_frames), -1)
