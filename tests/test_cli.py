@@ -67,10 +67,12 @@ def test_empty_folder_and_missing_folder(tmp_path):
     assert_one_line_error(ddspkit("prepare", str(tmp_path / "nope")), "no such folder")
 
 
-def test_models_lists_bundled_cello():
+def test_models_lists_the_four_bundled_instruments():
     result = ddspkit("models")
     assert result.returncode == 0, result.stderr
-    assert "Cello" in result.stdout and "bundled" in result.stdout
+    listed = {line.split()[1] for line in result.stdout.splitlines()
+              if "bundled" in line and len(line.split()) > 2}
+    assert {"Cello", "Violin", "Flute", "Trumpet"} <= listed, result.stdout
 
 
 @pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["transfer", "--help"]])

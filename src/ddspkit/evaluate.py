@@ -44,19 +44,28 @@ class Scores:
 
     spectral_distance: float  # multi-scale spectral loss, as in training
     loudness_l1_db: float  # mean |power_db difference| over frames above -60 dB
-    f0_l1_semitones: float  # mean |f0 difference| on frames voiced in both
+    f0_l1_semitones: float  # mean |f0 difference| on the target's confident frames
     f0_outlier_share: float  # share of those frames more than 12 semitones off (octave errors+)
 
 
+# As magenta/ddsp's metrics: f0 is compared where the target's pitch is confidently tracked.
+MIN_F0_CONFIDENCE = 0.85
+
+
 def score(target: np.ndarray, target_features: Features, output: np.ndarray) -> Scores:
-    """Compare ``output`` [T] with ``target`` [T] (16 kHz)."""
+    """Compare ``output`` [T] with ``target`` [T] (16 kHz).
+
+    f0 L1 (semitones) and the outlier share are over frames where the target's f0 confidence
+    is at least 0.85, the output's f0 tracked independently from the output audio.
+    """
     spectral = float(multiscale_spectral_loss(torch.from_numpy(output)[None],
                                               torch.from_numpy(target)[None]))
     out = extract_features(output)
     active = target_features.power_db > -60
     loud = float(np.mean(np.abs(out.power_db[active] - target_features.power_db[active])))
-    both = target_features.voiced & out.voiced
-    diff = np.abs(hz_to_midi(out.f0_hz[both]) - hz_to_midi(target_features.f0_hz[both]))
+    confident = target_features.f0_confidence >= MIN_F0_CONFIDENCE
+    diff = np.abs(hz_to_midi(np.maximum(out.f0_hz[confident], 1e-3))
+                  - hz_to_midi(target_features.f0_hz[confident]))
     f0_l1 = float(np.mean(diff)) if diff.size else float("nan")
     outliers = float(np.mean(diff > 12)) if diff.size else float("nan")
     return Scores(spectral, loud, f0_l1, outliers)
@@ -99,9 +108,11 @@ def scores_table(heldout: str | Path, models: list, title: str | None = None):
     rows, baseline = [], None
     for loaded in models:
         scores, baseline = evaluate(loaded.instrument, heldout)
+        dry, _ = evaluate(loaded.instrument, heldout, reverb=False)
         p = loaded.info.provenance
         recipe = p.get("recipe", {}).get("name", "?") if isinstance(p.get("recipe"), dict) else "?"
         rows.append((f"{loaded.info.name} ({recipe}, {p.get('steps', '?')} steps)", scores))
+        rows.append(("  dry: without the learned room, as DDSP-VST plays it", dry))
     rows.append(("harmonic baseline (same f0 and loudness)", baseline))
     table = Table("synth", "spectral distance", "vs baseline", "loudness L1 (dB)",
                   "f0 L1 (semitones)", "f0 outliers > 12 st",
