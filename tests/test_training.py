@@ -112,7 +112,9 @@ def test_kill_9_then_same_command_resumes_exactly(sung_dataset, tmp_path, monkey
     assert steps[-1] == 8
 
 
-def test_ctrl_c_saves_checkpoint_and_model(sung_dataset, tmp_path, monkeypatch):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_saves_checkpoint_and_model(sung_dataset, tmp_path, monkeypatch, signum):
+    """Ctrl-C (or a scheduler's SIGTERM) stops between steps, whenever it lands."""
     monkeypatch.setenv("DDSPKIT_HOME", str(tmp_path))
     history = tmp_path / "runs" / "Break" / "history.jsonl"
     proc = train_cli(sung_dataset, "Break", "--steps", "400", "--checkpoint-every", "2")
@@ -120,7 +122,7 @@ def test_ctrl_c_saves_checkpoint_and_model(sung_dataset, tmp_path, monkeypatch):
     while not history.exists():
         assert proc.poll() is None and time.time() < deadline
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "Run the same command to resume" in stderr and "Traceback" not in stderr

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import math
 import platform
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -60,6 +62,32 @@ RECIPES: dict[str, Recipe] = {
     "fast": Recipe("fast", 1e-3, 0.5, 4_000, 3.0, 8, 2.0, 0.5, 4_000, 250, 0.5),
 }
 DEFAULT_RECIPE = "fast"
+
+
+class GracefulStop:
+    """Within ``with``: the first SIGINT (Ctrl-C) or SIGTERM only sets ``requested``; the loop
+    stops between steps, so no save is ever cut in half (an exception raised mid-save could
+    also leave a logging thread holding a lock). A second Ctrl-C interrupts at once.
+    Inactive outside the main thread, where signal handlers cannot be set."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.requested = False
+        self._enabled = enabled and threading.current_thread() is threading.main_thread()
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous.get(signal.SIGINT, signal.default_int_handler))
+
+    def __enter__(self) -> GracefulStop:
+        if self._enabled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 class TrainingInterrupted(Exception):
@@ -314,36 +342,42 @@ def train(
     val_loss = None
     recent: list[float] = []
     warmup = int(recipe.warmup_seconds * SAMPLE_RATE_HZ)
+    # Under torchrun the launcher relays signals to every rank, which must stop together:
+    # there a Ctrl-C interrupts at once, as before.
+    stop = GracefulStop(enabled=not dist.enabled)
     try:
-        while step < recipe.n_steps:
-            lr = recipe.learning_rate_at(step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            # Every rank draws the same global batch order and trains on its own slice.
-            idx = batch_indices(step, recipe.batch_size * dist.world_size, len(train_examples),
-                                seed)[dist.rank * recipe.batch_size : (dist.rank + 1) * recipe.batch_size]
-            audio, f0, power = _to_device(batch(data.files, train_examples, idx), device)
-            generator = torch.Generator(device=device).manual_seed(
-                seed * 1_000_003 + step * 1024 + dist.rank)
-            predicted = model(f0, power, audio.shape[-1], generator=generator, preroll_frames=0)
-            loss = multiscale_spectral_loss(predicted[:, warmup:], audio[:, warmup:])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(instrument.parameters(), recipe.grad_clip_norm)
-            optimizer.step()
-            step += 1
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                raise RuntimeError(f"loss became {loss_value} at step {step}")
-            recent = (recent + [loss_value])[-recipe.checkpoint_every:]
-            if writer is not None and (step % 10 == 0 or step == 1):
-                writer.add_scalar("loss/train", loss_value, step)
-                writer.add_scalar("learning_rate", lr, step)
-                writer.add_scalar("grad_norm", float(grad_norm), step)
-            if on_step and dist.is_main:
-                on_step(step, recipe.n_steps, loss_value)
-            if step % recipe.checkpoint_every == 0 and step < recipe.n_steps:
-                val_loss = checkpoint(step, float(np.mean(recent)))
+        with stop:
+            while step < recipe.n_steps:
+                lr = recipe.learning_rate_at(step)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                # Every rank draws the same global batch order and trains on its own slice.
+                idx = batch_indices(step, recipe.batch_size * dist.world_size, len(train_examples),
+                                    seed)[dist.rank * recipe.batch_size : (dist.rank + 1) * recipe.batch_size]
+                audio, f0, power = _to_device(batch(data.files, train_examples, idx), device)
+                generator = torch.Generator(device=device).manual_seed(
+                    seed * 1_000_003 + step * 1024 + dist.rank)
+                predicted = model(f0, power, audio.shape[-1], generator=generator, preroll_frames=0)
+                loss = multiscale_spectral_loss(predicted[:, warmup:], audio[:, warmup:])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(instrument.parameters(), recipe.grad_clip_norm)
+                optimizer.step()
+                step += 1
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    raise RuntimeError(f"loss became {loss_value} at step {step}")
+                recent = (recent + [loss_value])[-recipe.checkpoint_every:]
+                if writer is not None and (step % 10 == 0 or step == 1):
+                    writer.add_scalar("loss/train", loss_value, step)
+                    writer.add_scalar("learning_rate", lr, step)
+                    writer.add_scalar("grad_norm", float(grad_norm), step)
+                if on_step and dist.is_main:
+                    on_step(step, recipe.n_steps, loss_value)
+                if step % recipe.checkpoint_every == 0 and step < recipe.n_steps:
+                    val_loss = checkpoint(step, float(np.mean(recent)))
+                if stop.requested:
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
         path = finish(step, val_loss) if not dist.enabled else model_path
         if dist.enabled and dist.is_main:  # peers may be gone: save without gathering
