@@ -95,3 +95,58 @@ def test_features_shapes_units_and_voicing():
     assert np.median(feats.power_db[tone]) == pytest.approx(20 * np.log10(0.1 / np.sqrt(2)), abs=0.1)
     # Unvoiced frames carry the neighbouring pitch rather than 0 (no oscillator jumps).
     assert np.all(feats.f0_hz > 150)
+
+
+# Real multi-sampled instruments rendered by FluidSynth: (pitch_midi, start_s, end_s, velocity).
+FLUTE_PHRASE = [(72, 0.0, 0.45, 70), (74, 0.5, 0.95, 80), (76, 1.0, 1.45, 90), (77, 1.5, 1.95, 100),
+                (79, 2.0, 2.9, 110), (77, 3.0, 3.45, 90), (76, 3.5, 3.95, 75), (74, 4.0, 4.45, 60),
+                (72, 4.5, 5.8, 50)]
+# Genuine octave leaps, some of 150 ms notes, which folding must leave alone.
+OCTAVE_LEAPS = [(67, 0.0, 0.5, 90), (79, 0.5, 0.65, 90), (67, 0.65, 1.2, 90), (79, 1.2, 1.8, 90),
+                (67, 1.8, 1.95, 80), (79, 1.95, 2.6, 90), (55, 2.7, 3.2, 90), (67, 3.2, 3.35, 90),
+                (55, 3.35, 4.0, 90)]
+
+
+def score_midi(notes, times_s: np.ndarray, margin_s: float = 0.03) -> np.ndarray:
+    """The score's pitch at ``times_s``, NaN outside notes and within ``margin_s`` of their ends."""
+    midi = np.full(len(times_s), np.nan)
+    for pitch, start_s, end_s, _ in notes:
+        midi[(times_s >= start_s + margin_s) & (times_s < end_s - margin_s)] = pitch
+    return midi
+
+
+def test_octave_errors_of_a_real_flute_are_folded():
+    """swift-f0 alone reads FluidSynth's flute an octave off on 14 % of these frames."""
+    from ddspkit.core import hz_to_midi
+    from ddspkit.soundfont import render_notes
+
+    audio = render_notes(FLUTE_PHRASE, program=73, sample_rate_hz=SAMPLE_RATE_HZ)
+    feats = extract_features(audio)
+    score = score_midi(FLUTE_PHRASE, np.arange(feats.n_frames) * HOP_SAMPLES / SAMPLE_RATE_HZ)
+    inside = feats.voiced & np.isfinite(score)
+    off = np.abs(hz_to_midi(feats.f0_hz[inside]) - score[inside]) > 6
+    assert inside.sum() > 200 and off.mean() < 0.02, f"{100 * off.mean():.1f} % an octave off"
+
+
+@pytest.mark.parametrize(("program", "notes"), [(73, FLUTE_PHRASE), (73, OCTAVE_LEAPS),
+                                                (40, OCTAVE_LEAPS), (56, OCTAVE_LEAPS)],
+                         ids=["flute-phrase", "flute-leaps", "violin-leaps", "trumpet-leaps"])
+def test_octave_folding_only_moves_frames_onto_the_score(program, notes):
+    from ddspkit.core import hz_to_midi
+    from ddspkit.features import _pitch_tracker, fold_octave_errors
+    from ddspkit.soundfont import render_notes
+
+    audio = render_notes(notes, program=program, sample_rate_hz=SAMPLE_RATE_HZ)
+    raw = _pitch_tracker().detect(audio, SAMPLE_RATE_HZ)
+    raw_hz = np.asarray(raw.pitch_hz, np.float64)
+    folded_hz = fold_octave_errors(audio, np.asarray(raw.timestamps), raw_hz, raw.confidence)
+    assert folded_hz.shape == raw_hz.shape
+    changed = np.flatnonzero(folded_hz != raw_hz)
+    assert np.all(np.isin(np.round(np.log2(folded_hz[changed] / raw_hz[changed]), 6),
+                          [-2, -1, 1]))  # whole octaves only
+    score = score_midi(notes, np.asarray(raw.timestamps))
+    in_notes = changed[np.isfinite(score[changed])]
+    wrong = np.abs(hz_to_midi(folded_hz[in_notes]) - score[in_notes]) > 1
+    assert not wrong.any(), f"{wrong.sum()} of {len(in_notes)} folded frames left the score"
+    if program == 73 and notes is FLUTE_PHRASE:
+        assert len(in_notes) > 20  # the case above: folding did happen

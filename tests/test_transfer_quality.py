@@ -90,10 +90,6 @@ CELLO_LINE = [(48, 0.0, 0.7, 80), (50, 0.75, 1.45, 85), (52, 1.5, 2.2, 90), (53,
 # Each bundled instrument: its General MIDI program and a transposition of the line into its
 # range (as its training data was: cello C2-E5, violin G3-C7, flute C4-C7, trumpet F#3-C6).
 BUNDLED = {"Cello": (42, 0), "Violin": (40, 19), "Flute": (73, 24), "Trumpet": (56, 19)}
-# f0 L1 bounds (semitones). The trumpet's fundamental sits about 6 dB under its second
-# harmonic; the model reproduces that (within 0.3 dB) and the pitch tracker then reads an
-# octave up on a few frames: 0.27 st on this line, short of the 0.2 the others meet.
-F0_L1_BOUND = {"Cello": 0.2, "Violin": 0.2, "Flute": 0.2, "Trumpet": 0.3}
 
 
 @pytest.mark.parametrize("name", sorted(BUNDLED))
@@ -117,7 +113,7 @@ def test_bundled_instrument_resynthesis_beats_harmonic_baseline_and_dry_path_car
     dry = model.instrument.render(f0, power, n, reverb=False).numpy()
     ours, baseline = score(audio[:n], feats, wet), score(audio[:n], feats, harmonic_baseline(feats, n))
     assert ours.spectral_distance < 0.75 * baseline.spectral_distance, (ours, baseline)
-    assert ours.f0_l1_semitones < F0_L1_BOUND[name] and ours.f0_outlier_share < 0.01, ours
+    assert ours.f0_l1_semitones < 0.2 and ours.f0_outlier_share < 0.01, ours
     assert score(audio[:n], feats, dry).loudness_l1_db < 3.0
 
 

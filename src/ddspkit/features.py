@@ -12,9 +12,23 @@ import numpy as np
 import torch
 
 from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ
-from ddspkit.core import frame_power_db
+from ddspkit.core import frame_power_db, hz_to_midi
 
 VOICED_CONFIDENCE = 0.5  # swift-f0's calibrated voicing threshold
+
+# Octave-error folding (see fold_octave_errors). A tone whose partials sit at the odd
+# multiples of f0/2 too is periodic at f0/2: a genuine note has nothing there (-40 dB and
+# below), while an octave-high reading of a weak-fundamental tone has them within a few dB.
+HALF_PERIOD_EVIDENCE_DB = -6.0
+# An octave-low reading is folded up only between neighbours an octave above it, when its
+# odd partials are weak; at most this long, so real low notes are never touched.
+MAX_LOW_RUN_S = 0.2
+WEAK_ODD_PARTIALS_DB = -10.0
+# Runs of one or two frames below this confidence are left alone: at a note change the
+# analysis window holds the previous note too.
+MIN_SHORT_RUN_CONFIDENCE = 0.7
+_EVIDENCE_FFT = 2048  # 128 ms at 16 kHz: resolves f0 / 2 down to the tracker's 47 Hz floor
+_EVIDENCE_MAX_FRAMES = 16  # frames analysed per run (evenly spaced), to bound the cost
 
 
 @dataclass
@@ -56,11 +70,116 @@ def _pitch_tracker():
     return SwiftF0(threads=max(1, min(4, torch.get_num_threads())))
 
 
+def _partial_energy(spectrum: np.ndarray, freqs_hz: np.ndarray, f_hz: float) -> float:
+    """Peak power of ``spectrum`` within 3 % (at least 12 Hz) of ``f_hz``."""
+    near = np.abs(freqs_hz - f_hz) <= max(0.03 * f_hz, 12.0)
+    return float(spectrum[near].max()) if near.any() else 0.0
+
+
+def half_period_evidence_db(audio_16k: np.ndarray, time_s: float, f0_hz: float) -> float:
+    """Power at the odd multiples of f0/2 over power at the multiples of f0, in dB.
+
+    Measured on a 128 ms Hann window centred on ``time_s``, over the partials below 4 kHz
+    (at most 6). Near -40 dB or below for a tone whose pitch is f0; near 0 dB when the tone
+    is periodic at f0 / 2, i.e. f0 is an octave-high reading.
+    """
+    centre, half = int(round(time_s * SAMPLE_RATE_HZ)), _EVIDENCE_FFT // 2
+    window = np.zeros(_EVIDENCE_FFT)
+    lo, hi = max(0, centre - half), min(len(audio_16k), centre + half)
+    if hi <= lo:
+        return -np.inf
+    window[lo - centre + half:hi - centre + half] = audio_16k[lo:hi]
+    spectrum = np.abs(np.fft.rfft(window * np.hanning(_EVIDENCE_FFT))) ** 2
+    freqs_hz = np.fft.rfftfreq(_EVIDENCE_FFT, 1 / SAMPLE_RATE_HZ)
+    n_partials = max(1, min(6, int(4000.0 // f0_hz)))
+    main = sum(_partial_energy(spectrum, freqs_hz, k * f0_hz) for k in range(1, n_partials + 1))
+    odd = sum(_partial_energy(spectrum, freqs_hz, (k - 0.5) * f0_hz)
+              for k in range(1, n_partials + 1))
+    return float(10 * np.log10((odd + 1e-20) / (main + 1e-20)))
+
+
+def _runs(midi: np.ndarray, max_step_st: float = 3.0) -> list[tuple[int, int]]:
+    """[start, stop) runs of consecutive finite ``midi`` without a jump over ``max_step_st``."""
+    runs, start = [], None
+    for i, m in enumerate(midi):
+        if not np.isfinite(m):
+            if start is not None:
+                runs.append((start, i))
+            start = None
+        elif start is None:
+            start = i
+        elif abs(m - midi[i - 1]) > max_step_st:
+            runs.append((start, i))
+            start = i
+    if start is not None:
+        runs.append((start, len(midi)))
+    return runs
+
+
+def fold_octave_errors(audio_16k: np.ndarray, times_s: np.ndarray, pitch_hz: np.ndarray,
+                       confidence: np.ndarray) -> np.ndarray:
+    """Correct the tracker's octave errors, run by run, from the spectrum.
+
+    Weak fundamentals (FluidSynth's trumpet and flute, for two) make swift-f0 read an octave
+    high for a few frames, notes' attacks or whole quiet notes, which the synth then plays
+    as jumps.
+    A run of frames (no jump over 3 semitones, voiced) is halved, up to twice, while its
+    partials at the odd multiples of f0/2 are within HALF_PERIOD_EVIDENCE_DB of those at
+    f0's multiples; a run shorter than MAX_LOW_RUN_S that sits an octave below its
+    neighbours is doubled when its own odd partials are weak (the mirror error).
+
+    Args:
+        audio_16k: [T] the audio the tracker saw, 16 kHz.
+        times_s: [N] frame times in seconds.
+        pitch_hz: [N] the tracker's pitch.
+        confidence: [N] the tracker's confidence; voiced where >= VOICED_CONFIDENCE.
+    Returns:
+        [N] pitch in Hz, folded where the evidence says so.
+    """
+    pitch_hz = np.asarray(pitch_hz, np.float64).copy()
+    confidence = np.asarray(confidence)
+    ok = (confidence >= VOICED_CONFIDENCE) & (pitch_hz > 0)
+    midi = np.where(ok, hz_to_midi(np.where(ok, pitch_hz, 1.0)), np.nan)
+    runs = _runs(midi)
+    hop_s = float(np.median(np.diff(times_s))) if len(times_s) > 1 else 0.016
+    for j, (a, b) in enumerate(runs):
+        probe = np.unique(np.linspace(a, b - 1, min(b - a, _EVIDENCE_MAX_FRAMES)).round()
+                          ).astype(int)
+        if b - a <= 2 and np.median(confidence[a:b]) < MIN_SHORT_RUN_CONFIDENCE:
+            continue
+        n_halved = 0
+        while n_halved < 2 and np.median([
+                half_period_evidence_db(audio_16k, times_s[i], pitch_hz[i]) for i in probe
+        ]) > HALF_PERIOD_EVIDENCE_DB:
+            pitch_hz[a:b] /= 2
+            midi[a:b] -= 12
+            n_halved += 1
+        if n_halved:
+            continue
+        if (b - a) * hop_s > MAX_LOW_RUN_S:
+            continue
+        # neighbours: the nearest 3 frames of the adjacent runs, when they touch this one
+        sides = []
+        if j > 0 and runs[j - 1][1] == a:
+            sides.append(np.median(midi[max(runs[j - 1][0], a - 3):a]))
+        if j + 1 < len(runs) and runs[j + 1][0] == b:
+            sides.append(np.median(midi[b:min(runs[j + 1][1], b + 3)]))
+        run_midi = np.median(midi[a:b])
+        if sides and all(abs(side - run_midi - 12) <= 1 for side in sides):
+            odd_db = np.median([half_period_evidence_db(audio_16k, times_s[i], 2 * pitch_hz[i])
+                                for i in probe])
+            if odd_db < WEAK_ODD_PARTIALS_DB:
+                pitch_hz[a:b] *= 2
+                midi[a:b] += 12
+    return pitch_hz
+
+
 def track_pitch(audio_16k: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """f0 in Hz and confidence at our frame times, from swift-f0 (16 ms hop).
 
-    Confidence is interpolated linearly; pitch is interpolated in log frequency over voiced
-    frames only, and held at the ends, so unvoiced gaps carry the neighbouring pitch.
+    Octave errors are folded first (fold_octave_errors). Confidence is interpolated
+    linearly; pitch is interpolated in log frequency over voiced frames only, and held at
+    the ends, so unvoiced gaps carry the neighbouring pitch.
 
     Args:
         audio_16k: [T] audio at 16 kHz.
@@ -76,6 +195,7 @@ def track_pitch(audio_16k: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.nd
     confidence = np.interp(times_s, tracker_times, np.asarray(result.confidence, np.float64))
     pitch = np.asarray(result.pitch_hz, dtype=np.float64)
     voiced = (np.asarray(result.confidence) >= VOICED_CONFIDENCE) & (pitch > 0)
+    pitch = fold_octave_errors(audio_16k, tracker_times, pitch, result.confidence)
     if not voiced.any():
         return np.zeros(n_frames, np.float32), confidence.astype(np.float32)
     log_f0 = np.interp(times_s, tracker_times[voiced], np.log2(pitch[voiced]))
