@@ -18,6 +18,13 @@ def isolated_home(tmp_path_factory, monkeypatch):
     return home
 
 
+# A phrase no bundled model saw: (pitch_midi, start_s, end_s, velocity), rising and falling
+# through a fifth with velocities 50-110; rendered by FluidSynth in several tests.
+PHRASE = [(72, 0.0, 0.45, 70), (74, 0.5, 0.95, 80), (76, 1.0, 1.45, 90), (77, 1.5, 1.95, 100),
+          (79, 2.0, 2.9, 110), (77, 3.0, 3.45, 90), (76, 3.5, 3.95, 75), (74, 4.0, 4.45, 60),
+          (72, 4.5, 5.8, 50)]
+
+
 def cents(measured_hz, reference_hz):
     return 1200.0 * np.log2(np.asarray(measured_hz) / np.asarray(reference_hz))
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import cents
+from conftest import PHRASE, cents
 from ddspkit.audio import load_audio, write_audio
 from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ
 from ddspkit.errors import UserError
@@ -97,11 +97,8 @@ def test_features_shapes_units_and_voicing():
     assert np.all(feats.f0_hz > 150)
 
 
-# Real multi-sampled instruments rendered by FluidSynth: (pitch_midi, start_s, end_s, velocity).
-FLUTE_PHRASE = [(72, 0.0, 0.45, 70), (74, 0.5, 0.95, 80), (76, 1.0, 1.45, 90), (77, 1.5, 1.95, 100),
-                (79, 2.0, 2.9, 110), (77, 3.0, 3.45, 90), (76, 3.5, 3.95, 75), (74, 4.0, 4.45, 60),
-                (72, 4.5, 5.8, 50)]
-# Genuine octave leaps, some of 150 ms notes, which folding must leave alone.
+# Genuine octave leaps, some of 150 ms notes, which folding must leave alone; played, like
+# PHRASE, by FluidSynth's real-sample instruments: (pitch_midi, start_s, end_s, velocity).
 OCTAVE_LEAPS = [(67, 0.0, 0.5, 90), (79, 0.5, 0.65, 90), (67, 0.65, 1.2, 90), (79, 1.2, 1.8, 90),
                 (67, 1.8, 1.95, 80), (79, 1.95, 2.6, 90), (55, 2.7, 3.2, 90), (67, 3.2, 3.35, 90),
                 (55, 3.35, 4.0, 90)]
@@ -120,15 +117,15 @@ def test_octave_errors_of_a_real_flute_are_folded():
     from ddspkit.core import hz_to_midi
     from ddspkit.soundfont import render_notes
 
-    audio = render_notes(FLUTE_PHRASE, program=73, sample_rate_hz=SAMPLE_RATE_HZ)
+    audio = render_notes(PHRASE, program=73, sample_rate_hz=SAMPLE_RATE_HZ)
     feats = extract_features(audio)
-    score = score_midi(FLUTE_PHRASE, np.arange(feats.n_frames) * HOP_SAMPLES / SAMPLE_RATE_HZ)
+    score = score_midi(PHRASE, np.arange(feats.n_frames) * HOP_SAMPLES / SAMPLE_RATE_HZ)
     inside = feats.voiced & np.isfinite(score)
     off = np.abs(hz_to_midi(feats.f0_hz[inside]) - score[inside]) > 6
     assert inside.sum() > 200 and off.mean() < 0.02, f"{100 * off.mean():.1f} % an octave off"
 
 
-@pytest.mark.parametrize(("program", "notes"), [(73, FLUTE_PHRASE), (73, OCTAVE_LEAPS),
+@pytest.mark.parametrize(("program", "notes"), [(73, PHRASE), (73, OCTAVE_LEAPS),
                                                 (40, OCTAVE_LEAPS), (56, OCTAVE_LEAPS)],
                          ids=["flute-phrase", "flute-leaps", "violin-leaps", "trumpet-leaps"])
 def test_octave_folding_only_moves_frames_onto_the_score(program, notes):
@@ -148,5 +145,5 @@ def test_octave_folding_only_moves_frames_onto_the_score(program, notes):
     in_notes = changed[np.isfinite(score[changed])]
     wrong = np.abs(hz_to_midi(folded_hz[in_notes]) - score[in_notes]) > 1
     assert not wrong.any(), f"{wrong.sum()} of {len(in_notes)} folded frames left the score"
-    if program == 73 and notes is FLUTE_PHRASE:
+    if program == 73 and notes is PHRASE:
         assert len(in_notes) > 20  # the case above: folding did happen

@@ -10,16 +10,12 @@ import numpy as np
 import pytest
 
 import ddspkit
-from conftest import cents
+from conftest import PHRASE, cents
 from ddspkit.audio import resample
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.features import extract_features
 from ddspkit.soundfont import render_notes
 
-# A phrase the model never saw (not a chorale bass line): pitch, start (s), end (s), velocity.
-PHRASE = [(72, 0.0, 0.45, 70), (74, 0.5, 0.95, 80), (76, 1.0, 1.45, 90), (77, 1.5, 1.95, 100),
-          (79, 2.0, 2.9, 110), (77, 3.0, 3.45, 90), (76, 3.5, 3.95, 75), (74, 4.0, 4.45, 60),
-          (72, 4.5, 5.8, 50)]
 FLUTE, VOICE_OOHS = 73, 53
 
 
