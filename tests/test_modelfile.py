@@ -106,3 +106,18 @@ def test_mismatched_weights_are_a_user_error(tmp_path):
     save_file(tensors, str(path), metadata=meta)
     with pytest.raises(UserError, match="weights do not match"):
         load_model(path)
+
+
+@pytest.mark.parametrize("name", ["Cello", "Violin", "Flute", "Trumpet"])
+def test_bundled_model_records_how_to_rebuild_it(name):
+    """Provenance: real-sample data anyone can regenerate, split by piece, and the command."""
+    from ddspkit.modelfile import load_model
+
+    provenance = load_model(name).info.provenance
+    data = provenance["data"]["recipe"]
+    assert data["soundfont"] == "FluidR3_GM.sf2" and 0 <= data["program"] < 128
+    pieces = {split: {p.split(" ")[0] for p in data["pieces"][split]} for split in ("train", "heldout")}
+    assert pieces["train"] and pieces["heldout"] and not pieces["train"] & pieces["heldout"]
+    assert provenance["rebuild"].startswith(f"scripts/build_model.sh {data['instrument']} {name}")
+    assert not provenance["source"].startswith("/")  # no path of the machine that built it
+    assert provenance["recipe"]["name"] == "fast" and provenance["steps"] >= 4000
