@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ddspkit.modelfile import load_model, save_model
+from ddspkit.training import DEFAULT_RECIPE, RECIPES
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "src" / "ddspkit" / "assets"
-DEFAULT_STEPS = 4000
+DEFAULT_STEPS = RECIPES[DEFAULT_RECIPE].n_steps
 
 
 def data_provenance(train_folder: Path) -> dict[str, Any] | None:

@@ -64,8 +64,7 @@ def score(target: np.ndarray, target_features: Features, output: np.ndarray) -> 
     active = target_features.power_db > -60
     loud = float(np.mean(np.abs(out.power_db[active] - target_features.power_db[active])))
     confident = target_features.f0_confidence >= MIN_F0_CONFIDENCE
-    diff = np.abs(hz_to_midi(np.maximum(out.f0_hz[confident], 1e-3))
-                  - hz_to_midi(target_features.f0_hz[confident]))
+    diff = np.abs(hz_to_midi(out.f0_hz[confident]) - hz_to_midi(target_features.f0_hz[confident]))
     f0_l1 = float(np.mean(diff)) if diff.size else float("nan")
     outliers = float(np.mean(diff > 12)) if diff.size else float("nan")
     return Scores(spectral, loud, f0_l1, outliers)

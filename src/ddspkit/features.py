@@ -76,44 +76,50 @@ def _partial_energy(spectrum: np.ndarray, freqs_hz: np.ndarray, f_hz: float) -> 
     return float(spectrum[near].max()) if near.any() else 0.0
 
 
-def half_period_evidence_db(audio_16k: np.ndarray, time_s: float, f0_hz: float) -> float:
-    """Power at the odd multiples of f0/2 over power at the multiples of f0, in dB.
+_EVIDENCE_FREQS_HZ = np.fft.rfftfreq(_EVIDENCE_FFT, 1 / SAMPLE_RATE_HZ)
 
-    Measured on a 128 ms Hann window centred on ``time_s``, over the partials below 4 kHz
-    (at most 6). Near -40 dB or below for a tone whose pitch is f0; near 0 dB when the tone
-    is periodic at f0 / 2, i.e. f0 is an octave-high reading.
-    """
+
+def power_spectrum(audio_16k: np.ndarray, time_s: float) -> np.ndarray:
+    """[1025] power spectrum of a 128 ms Hann window centred on ``time_s`` (zero-padded at the
+    ends); bin k is at k * 7.8125 Hz."""
     centre, half = int(round(time_s * SAMPLE_RATE_HZ)), _EVIDENCE_FFT // 2
     window = np.zeros(_EVIDENCE_FFT)
     lo, hi = max(0, centre - half), min(len(audio_16k), centre + half)
-    if hi <= lo:
-        return -np.inf
-    window[lo - centre + half:hi - centre + half] = audio_16k[lo:hi]
-    spectrum = np.abs(np.fft.rfft(window * np.hanning(_EVIDENCE_FFT))) ** 2
-    freqs_hz = np.fft.rfftfreq(_EVIDENCE_FFT, 1 / SAMPLE_RATE_HZ)
+    if hi > lo:
+        window[lo - centre + half:hi - centre + half] = audio_16k[lo:hi]
+    return np.abs(np.fft.rfft(window * np.hanning(_EVIDENCE_FFT))) ** 2
+
+
+def half_period_evidence_db(spectrum: np.ndarray, f0_hz: float) -> float:
+    """Power at the odd multiples of f0/2 over power at the multiples of f0, in dB.
+
+    ``spectrum`` from :func:`power_spectrum`; over the partials below 4 kHz (at most 6). Near
+    -40 dB or below for a tone whose pitch is f0; near 0 dB when the tone is periodic at
+    f0 / 2, i.e. f0 is an octave-high reading.
+    """
     n_partials = max(1, min(6, int(4000.0 // f0_hz)))
-    main = sum(_partial_energy(spectrum, freqs_hz, k * f0_hz) for k in range(1, n_partials + 1))
-    odd = sum(_partial_energy(spectrum, freqs_hz, (k - 0.5) * f0_hz)
+    main = sum(_partial_energy(spectrum, _EVIDENCE_FREQS_HZ, k * f0_hz)
+               for k in range(1, n_partials + 1))
+    odd = sum(_partial_energy(spectrum, _EVIDENCE_FREQS_HZ, (k - 0.5) * f0_hz)
               for k in range(1, n_partials + 1))
     return float(10 * np.log10((odd + 1e-20) / (main + 1e-20)))
 
 
 def _runs(midi: np.ndarray, max_step_st: float = 3.0) -> list[tuple[int, int]]:
     """[start, stop) runs of consecutive finite ``midi`` without a jump over ``max_step_st``."""
-    runs, start = [], None
-    for i, m in enumerate(midi):
-        if not np.isfinite(m):
-            if start is not None:
-                runs.append((start, i))
-            start = None
-        elif start is None:
-            start = i
-        elif abs(m - midi[i - 1]) > max_step_st:
-            runs.append((start, i))
-            start = i
-    if start is not None:
-        runs.append((start, len(midi)))
-    return runs
+    finite = np.isfinite(midi)
+    # continues[i]: frame i + 1 carries on frame i's run
+    continues = finite[:-1] & finite[1:] & (np.abs(np.diff(np.where(finite, midi, 0.0)))
+                                            <= max_step_st)
+    starts = np.flatnonzero(finite & ~np.concatenate([[False], continues]))
+    stops = np.flatnonzero(finite & ~np.concatenate([continues, [False]])) + 1
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
+
+
+def _median_evidence_db(spectra: list[np.ndarray], f0s_hz: np.ndarray) -> float:
+    """Median :func:`half_period_evidence_db` over frames' spectra and their f0s."""
+    return float(np.median([half_period_evidence_db(spectrum, f0_hz)
+                            for spectrum, f0_hz in zip(spectra, f0s_hz, strict=True)]))
 
 
 def fold_octave_errors(audio_16k: np.ndarray, times_s: np.ndarray, pitch_hz: np.ndarray,
@@ -122,9 +128,8 @@ def fold_octave_errors(audio_16k: np.ndarray, times_s: np.ndarray, pitch_hz: np.
 
     Weak fundamentals (FluidSynth's trumpet and flute, for two) make swift-f0 read an octave
     high for a few frames, notes' attacks or whole quiet notes, which the synth then plays
-    as jumps.
-    A run of frames (no jump over 3 semitones, voiced) is halved, up to twice, while its
-    partials at the odd multiples of f0/2 are within HALF_PERIOD_EVIDENCE_DB of those at
+    as jumps. A run of frames (no jump over 3 semitones, voiced) is halved, up to twice, while
+    its partials at the odd multiples of f0/2 are within HALF_PERIOD_EVIDENCE_DB of those at
     f0's multiples; a run shorter than MAX_LOW_RUN_S that sits an octave below its
     neighbours is doubled when its own odd partials are weak (the mirror error).
 
@@ -143,18 +148,18 @@ def fold_octave_errors(audio_16k: np.ndarray, times_s: np.ndarray, pitch_hz: np.
     runs = _runs(midi)
     hop_s = float(np.median(np.diff(times_s))) if len(times_s) > 1 else 0.016
     for j, (a, b) in enumerate(runs):
-        probe = np.unique(np.linspace(a, b - 1, min(b - a, _EVIDENCE_MAX_FRAMES)).round()
-                          ).astype(int)
         if b - a <= 2 and np.median(confidence[a:b]) < MIN_SHORT_RUN_CONFIDENCE:
             continue
+        probe = np.unique(np.linspace(a, b - 1, min(b - a, _EVIDENCE_MAX_FRAMES)).round()
+                          ).astype(int)
+        spectra = [power_spectrum(audio_16k, times_s[i]) for i in probe]
         n_halved = 0
-        while n_halved < 2 and np.median([
-                half_period_evidence_db(audio_16k, times_s[i], pitch_hz[i]) for i in probe
-        ]) > HALF_PERIOD_EVIDENCE_DB:
-            pitch_hz[a:b] /= 2
-            midi[a:b] -= 12
+        while n_halved < 2 and _median_evidence_db(
+                spectra, pitch_hz[probe] / 2**n_halved) > HALF_PERIOD_EVIDENCE_DB:
             n_halved += 1
         if n_halved:
+            pitch_hz[a:b] /= 2**n_halved
+            midi[a:b] -= 12 * n_halved
             continue
         if (b - a) * hop_s > MAX_LOW_RUN_S:
             continue
@@ -165,12 +170,11 @@ def fold_octave_errors(audio_16k: np.ndarray, times_s: np.ndarray, pitch_hz: np.
         if j + 1 < len(runs) and runs[j + 1][0] == b:
             sides.append(np.median(midi[b:min(runs[j + 1][1], b + 3)]))
         run_midi = np.median(midi[a:b])
-        if sides and all(abs(side - run_midi - 12) <= 1 for side in sides):
-            odd_db = np.median([half_period_evidence_db(audio_16k, times_s[i], 2 * pitch_hz[i])
-                                for i in probe])
-            if odd_db < WEAK_ODD_PARTIALS_DB:
-                pitch_hz[a:b] *= 2
-                midi[a:b] += 12
+        # evidence at twice the pitch compares this pitch's odd partials with its even ones
+        if (sides and all(abs(side - run_midi - 12) <= 1 for side in sides)
+                and _median_evidence_db(spectra, 2 * pitch_hz[probe]) < WEAK_ODD_PARTIALS_DB):
+            pitch_hz[a:b] *= 2
+            midi[a:b] += 12
     return pitch_hz
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from ddspkit.audio import atomic_write, resample
 from ddspkit.config import FRAME_RATE_HZ, SAMPLE_RATE_HZ
+from ddspkit.core import midi_to_hz
 from ddspkit.features import Features, extract_features
 from ddspkit.transfer import TransferResult
 
@@ -58,7 +59,7 @@ def plot_polyphonic(input_audio: np.ndarray, output_audio: np.ndarray, sample_ra
     for ax, audio, label in ((axes[0], input_audio, "input"), (axes[1], output_audio, "output")):
         spectrogram(ax, resample(audio, sample_rate_hz, SAMPLE_RATE_HZ), label)
         for n in notes:  # each note as a line at its fundamental
-            f0_hz = 440.0 * 2 ** ((n.pitch - 69) / 12)
+            f0_hz = float(midi_to_hz(n.pitch))
             ax.plot([n.start_s, n.end_s], [f0_hz, f0_hz], color="cyan", lw=0.8, alpha=0.7)
         ax.set_ylim(0, 2000)
     axes[1].set_xlabel("time (s)")

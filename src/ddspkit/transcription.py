@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ddspkit.audio import resample
+from ddspkit.core import midi_to_hz
 from ddspkit.features import Features
 from ddspkit.midi import Note, Part
 
@@ -119,7 +120,7 @@ def decode_notes(acts: Activations, onset_threshold: float = 0.5, frame_threshol
     note = acts.note.astype(np.float64).copy()
     onset = acts.onset.astype(np.float64).copy()
     keys_midi = LOWEST_MIDI + np.arange(N_KEYS)
-    keys_hz = 440.0 * 2 ** ((keys_midi - 69) / 12)
+    keys_hz = midi_to_hz(keys_midi)
     outside = np.zeros(N_KEYS, bool)
     if min_hz is not None:
         outside |= keys_hz < min_hz
@@ -237,7 +238,6 @@ def lead_line_features(audio_16k: np.ndarray, notes: list[Note]) -> Features:
     the performance's dynamics drive the model. Shapes as :class:`Features` ([F], 50 frames/s).
     """
     from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES
-    from ddspkit.core import midi_to_hz
     from ddspkit.features import power_db
 
     n_frames = len(audio_16k) // HOP_SAMPLES + 1
