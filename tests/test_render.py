@@ -154,7 +154,54 @@ def test_compare_writes_both_renderings_figure_and_scores(cello, tmp_path):
     b, _, _ = ddspkit.audio.load_audio(result.sampler_path)
     level_gap = 10 * np.log10(np.mean(a**2) / np.mean(b**2))
     assert abs(level_gap) < 0.5  # level-matched
-    assert result.scores.f0_l1_semitones < 0.3  # same notes
+    assert not result.polyphonic and result.notes is None
+    assert result.f0_l1_semitones < 0.3  # same notes
+
+
+@pytest.mark.slow
+def test_compare_scores_a_chorale_by_its_notes(cello, tmp_path):
+    from test_transcription import chorale_notes
+
+    path = write_midi(tmp_path / "chorale.mid", [("four voices", 42, chorale_notes())])
+    result = subprocess.run([sys.executable, "-m", "ddspkit.cli", "compare", str(path), "-m",
+                             "Cello", "-o", str(tmp_path)], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "note F1" in result.stdout and "f0 L1" not in result.stdout
+    from ddspkit.compare import compare
+
+    scores = compare(cello, path, tmp_path)
+    assert scores.polyphonic and scores.f0_l1_semitones is None
+    model, sampled = scores.notes["model"], scores.notes["sample-based"]
+    assert model.n_reference == sampled.n_reference == len(chorale_notes())
+    # The model's cellos play the chorale's notes at least as findably as the sampled cellos.
+    assert model.f1 > 0.6 and model.f1 >= sampled.f1, (model, sampled)
+    assert 0 < model.onset_lag_s < 0.1
+
+
+def test_note_scores_agree_with_mir_eval():
+    import mir_eval
+
+    from ddspkit.evaluate import note_scores
+
+    rng = np.random.default_rng(0)
+    reference = [Note(int(rng.integers(50, 60)), t, t + 0.3, 90) for t in np.arange(0, 20, 0.25)]
+    estimated = [Note(n.pitch + int(rng.random() < 0.1), n.start_s + rng.normal(0, 0.04),
+                      n.end_s, 90) for n in reference if rng.random() < 0.9]
+    ours = note_scores(reference, estimated, remove_lag=False)
+
+    def arrays(notes):
+        return (np.array([[n.start_s, n.end_s] for n in notes]),
+                np.array([440 * 2 ** ((n.pitch - 69) / 12) for n in notes]))
+
+    precision, recall, f1, _ = mir_eval.transcription.precision_recall_f1_overlap(
+        *arrays(reference), *arrays(estimated), offset_ratio=None)
+    assert (ours.precision, ours.recall) == pytest.approx((precision, recall), abs=1e-9)
+    assert 0.3 < ours.f1 < 0.95 and ours.f1 == pytest.approx(f1)
+    # A steady 70 ms lateness is measured and removed.
+    late = [Note(n.pitch, n.start_s + 0.07, n.end_s, 90) for n in reference]
+    assert note_scores(reference, late).onset_lag_s == pytest.approx(0.07)
+    assert note_scores(reference, late).f1 == 1.0 and note_scores(reference, late, remove_lag=False).f1 == 0
 
 
 def test_compare_without_fluidsynth_says_what_to_install(tmp_path):

@@ -8,17 +8,18 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from ddspkit import terminal
 from ddspkit.errors import UserError
+from ddspkit.terminal import err as console
+from ddspkit.terminal import out
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts hold brackets ('ddspkit[live]') that must print as is
     help="Train DDSP instruments from recordings, morph any sound into them, play them.",
 )
-console = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
 
 
 def user_errors(func):
@@ -29,7 +30,7 @@ def user_errors(func):
         try:
             return func(*args, **kwargs)
         except UserError as exc:
-            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            terminal.error(str(exc))
             raise typer.Exit(1) from None
 
     return wrapper
@@ -40,7 +41,7 @@ def _print_summary(data) -> None:
 
     s, st = data.summary, data.statistics
     lo, hi = s.pitch_range_hz
-    table = Table(show_header=False, box=None, padding=(0, 2))
+    table = terminal.table(show_header=False, box=None, padding=(0, 2))
     table.add_row("files", f"{s.n_files} read, {len(s.skipped)} skipped")
     table.add_row("audio", f"{s.total_minutes:.1f} min, {s.usable_minutes:.1f} min usable "
                   f"(non-silent)")
@@ -54,7 +55,7 @@ def _print_summary(data) -> None:
                   f"{st.mean_max_power_note:.0f} dB")
     out.print(table)
     for line in s.warnings:
-        console.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
+        terminal.warning(line)
 
 
 def _prepare_with_progress(folder: Path):
@@ -64,12 +65,13 @@ def _prepare_with_progress(folder: Path):
 
     n_files = len(find_audio_files(folder)) if folder.is_dir() else 0
     with Progress(TextColumn("preparing"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[file]}"), console=console, transient=True) as bar:
+                  terminal.literal_column("{task.fields[file]}"), console=console,
+                  transient=True) as bar:
         task = bar.add_task("prepare", total=n_files, file="")
 
         def on_file(path: Path, problem: str | None) -> None:
             if problem:
-                bar.console.print(f"[yellow]skipped:[/] {problem}", soft_wrap=True)
+                bar.console.print(terminal.labelled("skipped:", "yellow", problem), soft_wrap=True)
             bar.update(task, advance=1, file=path.name)
 
         return prepare(folder, on_file=on_file)
@@ -80,7 +82,22 @@ def _prepare_with_progress(folder: Path):
 def prepare_cmd(folder: Path = typer.Argument(..., help="Folder of recordings (searched recursively).")):
     """Analyse a folder of recordings (cached) and print what training would use."""
     data = _prepare_with_progress(folder)
+    _print_files(folder, data)
     _print_summary(data)
+
+
+def _print_files(folder: Path, data) -> None:
+    """One row per prepared file: what each take brings, so a bad one is easy to find."""
+    from ddspkit.dataset import describe_file
+
+    table = terminal.table("file", "length", "usable", "voiced", "median pitch", "clipped", box=None,
+                  padding=(0, 2))
+    for f in data.files:
+        d = describe_file(f)
+        table.add_row(str(f.path.relative_to(folder)), f"{d.seconds:.1f} s",
+                      f"{100 * d.usable_share:.0f} %", f"{100 * d.voiced_share:.0f} %",
+                      d.median_note or "-", f"{100 * f.clipped_share:.2f} %")
+    out.print(table)
 
 
 @app.command("train")
@@ -110,12 +127,12 @@ def train_cmd(
     _print_summary(data)
     chosen = get_recipe(recipe)
     run_dir = paths.runs_dir() / name
-    out.print(f"training [bold]{name}[/] with the '{chosen.name}' recipe on "
+    out.print(f"training {name} with the '{chosen.name}' recipe on "
               f"{device or default_device()}; logs: tensorboard --logdir \"{run_dir}\"")
     if (run_dir / "checkpoint.pt").exists() and not restart:
         out.print("resuming from the last checkpoint")
     start = time.perf_counter()
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+    with Progress(terminal.literal_column("{task.description}", "bold"), BarColumn(),
                   TextColumn("step {task.completed}/{task.total}"),
                   TextColumn("loss {task.fields[loss]:.3f}"),
                   TextColumn("{task.fields[rate]:.2f} steps/s"), TimeRemainingColumn(),
@@ -133,7 +150,8 @@ def train_cmd(
         try:
             result = train(data, name, chosen, n_steps=steps, device=device, seed=seed,
                            restart=restart, checkpoint_every=checkpoint_every, on_step=on_step,
-                           source=str(folder.resolve()), run_dir=run_dir)
+                           source=str(folder.resolve()), run_dir=run_dir,
+                           on_message=lambda line: terminal.warning(line, bar.console))
         except TrainingInterrupted as stop:
             bar.stop()
             console.print(f"interrupted at step {stop.step}: checkpoint saved, model written to "
@@ -202,8 +220,8 @@ def transfer_cmd(
                   f"{'auto' if auto else 'as is'}{adj.loudness_shift_db:+g} dB) in "
                   f"{time.perf_counter() - start:.1f} s")
         if mode == "monophonic" and adj.note_on_share < 0.2 and result.input_features.voiced.mean() < 0.3:
-            out.print("[yellow]warning:[/] little of the input has a clear pitch; if it is "
-                      "polyphonic (chords, a piano), try --mode polyphonic or --mode lead-line")
+            terminal.warning("little of the input has a clear pitch; if it is polyphonic (chords, "
+                             "a piano), try --mode polyphonic or --mode lead-line", out)
     if plot is not None:
         out.print(f"plot: {plot}")
 
@@ -243,7 +261,7 @@ def models_cmd():
     from ddspkit import paths
     from ddspkit.modelfile import list_models
 
-    table = Table("name", "source", "pitch range", "trained", "file")
+    table = terminal.table("name", "source", "pitch range", "trained", "file")
     for info in list_models():
         p = info.provenance
         data = p.get("data", {})
@@ -251,7 +269,8 @@ def models_cmd():
                    else p.get("format", "?"))
         table.add_row(info.name, info.source,
                       f"{info.statistics.mean_min_pitch_note_hz:.0f}-"
-                      f"{info.statistics.mean_max_pitch_note_hz:.0f} Hz", trained, str(info.path))
+                      f"{info.statistics.mean_max_pitch_note_hz:.0f} Hz", trained,
+                      info.path.name if info.source == "bundled" else str(info.path))
     out.print(table)
     out.print(f"user models folder: {paths.models_dir()}")
 
@@ -328,8 +347,14 @@ def compare_cmd(
     soundfont: Path = typer.Option(None, help="A .sf2 soundfont (default: the system's GM font)."),
     output_dir: Path = typer.Option(Path("."), "--output-dir", "-o"),
     voices: int = typer.Option(8, help="Voice limit per part."),
+    part: list[str] = typer.Option(None, help="Part (track/channel) index or name; repeat for "
+                                   "several (default: all but drums)."),
 ):
-    """Render a MIDI file with a model and with a sample-based synth; figure and measures."""
+    """Render a MIDI file with a model and with a sample-based synth; figure and measures.
+
+    A monophonic line is measured by its pitch track (f0 L1); where notes sound together,
+    each rendering is transcribed and scored against the MIDI (note precision, recall, F1).
+    """
     from ddspkit.api import load_model
     from ddspkit.compare import compare
     from ddspkit.soundfont import find_fluidsynth, find_soundfont
@@ -338,18 +363,37 @@ def compare_cmd(
     font = find_soundfont(soundfont)
     if not midi.is_file():
         raise UserError(f"{midi}: no such file")
-    result = compare(load_model(model), midi, output_dir, font, max_voices=voices)
-    s = result.scores
-    table = Table("measure (model vs sample-based)", "value")
-    table.add_row("multi-scale spectral distance", f"{s.spectral_distance:.3f}")
-    table.add_row("loudness L1", f"{s.loudness_l1_db:.2f} dB")
-    table.add_row("f0 L1 (frames voiced in both)", f"{s.f0_l1_semitones:.3f} semitones")
-    table.add_row("f0 outliers > 12 semitones", f"{100 * s.f0_outlier_share:.2f} %")
-    table.add_row("level match applied to the sample-based file", f"{result.level_gain_db:+.1f} dB")
-    out.print(table)
+    result = compare(load_model(model), midi, output_dir, font, part_selection=part or None,
+                     max_voices=voices)
+    out.print(comparison_table(result))
     for label, path in (("model", result.model_path), ("sample-based", result.sampler_path),
                         ("figure", result.figure_path)):
         out.print(f"  {label:13s}{path}")
+
+
+def comparison_table(result) -> Table:
+    """compare's measures: f0 for a monophonic line, notes against the MIDI for polyphony."""
+    if not result.polyphonic:
+        table = terminal.table("measure (model vs sample-based, one line)", "value")
+        table.add_row("multi-scale spectral distance", f"{result.spectral_distance:.3f}")
+        table.add_row("loudness L1", f"{result.loudness_l1_db:.2f} dB")
+        table.add_row("f0 L1 (frames voiced in both)", f"{result.f0_l1_semitones:.3f} semitones")
+        table.add_row("f0 outliers > 12 semitones", f"{100 * result.f0_outlier_share:.2f} %")
+    else:
+        table = terminal.table("measure (polyphonic: notes sound together)", "model", "sample-based")
+        notes = [result.notes["model"], result.notes["sample-based"]]
+        table.add_row("note F1 vs the MIDI (onsets within 50 ms)", *(f"{n.f1:.3f}" for n in notes))
+        table.add_row("note precision", *(f"{n.precision:.3f}" for n in notes))
+        table.add_row("note recall", *(f"{n.recall:.3f}" for n in notes))
+        table.add_row("notes transcribed / in the MIDI",
+                      *(f"{n.n_estimated} / {n.n_reference}" for n in notes))
+        table.add_row("onset lag (median, removed before matching)",
+                      *(f"{1000 * n.onset_lag_s:.0f} ms" for n in notes))
+        table.add_row("multi-scale spectral distance to sample-based", f"{result.spectral_distance:.3f}", "")
+        table.add_row("loudness L1 to sample-based", f"{result.loudness_l1_db:.2f} dB", "")
+    table.add_row("level match applied to the sample-based file", f"{result.level_gain_db:+.1f} dB",
+                  *([""] if result.polyphonic else []))
+    return table
 
 
 @app.command("evaluate")
@@ -425,13 +469,13 @@ def check_vst_cmd(file: Path = typer.Argument(..., help="A .tflite model file.")
         out.print(f"{file}: OK for DDSP-VST (ops: {', '.join(sorted(set(report.ops)))}; model "
                   f"range {meta['mean_min_pitch_note_hz']:.0f}-{meta['mean_max_pitch_note_hz']:.0f}"
                   f" Hz, {meta['mean_min_power_note']:.0f} to {meta['mean_max_power_note']:.0f} "
-                  f"dB; export_time {meta['export_time']})")
+                  f"dB; export_time {meta['export_time']}; {report.ran})")
         return
+    if len(report.problems) == 1:
+        raise UserError(f"{file}: {report.problems[0]}; the plugin would reject this model")
     for problem in report.problems:
-        console.print(f"[red]problem:[/] {problem}", soft_wrap=True)
-    console.print(f"[bold red]error:[/] {file}: {len(report.problems)} problem(s); the plugin "
-                  "would reject this model", soft_wrap=True)
-    raise typer.Exit(1)
+        console.print(terminal.labelled("problem:", "red", problem))
+    raise UserError(f"{file}: {len(report.problems)} problems; the plugin would reject this model")
 
 
 @app.command("import")
@@ -448,7 +492,7 @@ def import_cmd(
 
     if not file.is_file():
         raise UserError(f"{file}: no such file")
-    info = read_vst_info(file)
+    info = read_vst_info(file, run=True)
     target = paths.models_dir() / f"{name or file.stem}.tflite"
     atomic_write(target, lambda tmp: tmp.write_bytes(file.read_bytes()))
     stats = info.provenance["statistics"]
@@ -479,7 +523,7 @@ def demo_cmd(
     plot_path = plot_transfer(result, output_dir / f"voice-as-{instrument.name}.png", voice,
                               title=f"demo: sung phrase -> {instrument.name}")
     out.print(f"Sang {len(voice) / SAMPLE_RATE_HZ:.1f} s of 'Ode to Joy' into "
-              f"[bold]{instrument.name}[/] (octave shift {result.adjustment.octave_shift:+d}) "
+              f"{instrument.name} (octave shift {result.adjustment.octave_shift:+d}) "
               f"in {time.perf_counter() - start:.1f} s:")
     for label, path in (("input", input_path), ("output", output_path), ("plot", plot_path)):
         out.print(f"  {label:7s}{path}")

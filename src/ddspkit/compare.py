@@ -1,4 +1,14 @@
-"""The same MIDI through a DDSP model and a sample-based synth (FluidSynth), side by side."""
+"""The same MIDI through a DDSP model and a sample-based synth (FluidSynth), side by side.
+
+Which measures apply depends on the music. A monophonic line is judged by its pitch track
+(f0 L1 between the two renderings). Where notes sound together (a chord, several parts), a
+pitch tracker follows no single voice and its f0 jumps between voices and octaves, so each
+rendering is instead transcribed to notes and scored against the MIDI (precision, recall and
+F1 of notes whose onsets fall within 50 ms), the sample-based rendering giving the reference
+point for what the transcription can find. Each rendering's median onset lag (a bowed attack
+is heard tens of milliseconds after its note-on) is measured, reported and removed before the
+onsets are matched. Spectral distance and loudness L1 apply to both kinds.
+"""
 
 from __future__ import annotations
 
@@ -7,61 +17,122 @@ from pathlib import Path
 
 import numpy as np
 
-from ddspkit.audio import atomic_write, write_audio
+from ddspkit.audio import write_audio
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.evaluate import Scores, score
+from ddspkit.evaluate import NoteScores, loudness_l1_db, note_scores, score
 from ddspkit.features import extract_features
+from ddspkit.midi import Note
+
+SIMULTANEOUS_S = 0.03  # notes overlapping by more than this sound together
+COLORS = ("tab:orange", "tab:blue")  # the model's rendering, the sample-based one
 
 
 @dataclass
 class Comparison:
+    """What ``compare`` wrote and measured: the model's rendering against the sample-based one.
+
+    ``f0_*`` are set for monophonic music and ``notes`` (per rendering: "model" and
+    "sample-based", each against the MIDI) for polyphonic music; the other stays None.
+    """
+
     model_path: Path
     sampler_path: Path
     figure_path: Path
-    scores: Scores  # the model's rendering measured against the sample-based one
+    polyphonic: bool
+    spectral_distance: float
+    loudness_l1_db: float
     level_gain_db: float  # applied to the sample-based rendering to match loudness
+    f0_l1_semitones: float | None = None
+    f0_outlier_share: float | None = None
+    notes: dict[str, NoteScores] | None = None
+
+
+def is_polyphonic(notes: list[Note]) -> bool:
+    """True when any two notes sound together for more than SIMULTANEOUS_S."""
+    ordered = sorted(notes, key=lambda n: n.start_s)
+    latest_end = -np.inf
+    for note in ordered:
+        if latest_end - note.start_s > SIMULTANEOUS_S:
+            return True
+        latest_end = max(latest_end, note.end_s)
+    return False
 
 
 def compare(model, midi_path: Path, output_dir: Path, soundfont: Path | None = None,
-            **render_options) -> Comparison:
-    """Render ``midi_path`` both ways, level-match (RMS), write WAVs, a figure and scores."""
-    from ddspkit.midi import render_midi_file
+            part_selection: list[str] | None = None, **render_options) -> Comparison:
+    """Render ``midi_path`` both ways, level-match (RMS), write WAVs, a figure and measures."""
+    from ddspkit.midi import parts, read_midi, render_parts, select_parts
     from ddspkit.soundfont import render_midi
 
+    chosen = select_parts(parts(read_midi(midi_path)), part_selection)
+    score_notes = [n for part in chosen for n in part.notes]
     sampled_16k = render_midi(midi_path, sample_rate_hz=SAMPLE_RATE_HZ, soundfont=soundfont)
-    ours = render_midi_file(model.instrument, model.info.statistics, midi_path,
-                            sample_rate_hz=SAMPLE_RATE_HZ, **render_options).audio
-    n = min(len(ours), len(sampled_16k))
-    ours, sampled_16k = ours[:n], sampled_16k[:n]
-    rms = [float(np.sqrt(np.mean(x**2))) + 1e-12 for x in (ours, sampled_16k)]
-    gain = rms[0] / rms[1]
-    sampled_16k = sampled_16k * gain
-    peak = max(float(np.abs(sampled_16k).max()), 1e-9)
-    if peak > 0.99:
-        sampled_16k, ours = sampled_16k * 0.99 / peak, ours * 0.99 / peak
+    ours = render_parts(model.instrument, model.info.statistics, chosen,
+                        sample_rate_hz=SAMPLE_RATE_HZ, **render_options).audio
+    ours, sampled_16k, gain = _level_match(ours, sampled_16k)
     stem = Path(midi_path).stem
     model_path = write_audio(output_dir / f"{stem}-{model.name}.wav", ours, SAMPLE_RATE_HZ)
     sampler_path = write_audio(output_dir / f"{stem}-soundfont.wav", sampled_16k, SAMPLE_RATE_HZ)
-    target_features = extract_features(sampled_16k)
-    scores = score(sampled_16k, target_features, ours)
-    figure = _figure(ours, sampled_16k, model.name, output_dir / f"{stem}-comparison.png")
-    return Comparison(model_path, sampler_path, figure, scores, 20 * np.log10(gain))
+    figure_path = output_dir / f"{stem}-comparison.png"
+    sampled_features, our_features = extract_features(sampled_16k), extract_features(ours)
+    common = dict(model_path=model_path, sampler_path=sampler_path, figure_path=figure_path,
+                  level_gain_db=20 * np.log10(gain))
+    if is_polyphonic(score_notes):
+        from ddspkit.transcription import transcribe
+
+        transcriptions = {model.name: transcribe(ours, SAMPLE_RATE_HZ),
+                          "sample-based": transcribe(sampled_16k, SAMPLE_RATE_HZ)}
+        notes = {label: note_scores(score_notes, found)
+                 for label, found in zip(("model", "sample-based"), transcriptions.values(),
+                                         strict=True)}
+        _polyphonic_figure(ours, sampled_16k, model.name, score_notes, transcriptions,
+                           (our_features, sampled_features), figure_path)
+        return Comparison(polyphonic=True, notes=notes, **common,
+                          spectral_distance=score(sampled_16k, sampled_features, ours).spectral_distance,
+                          loudness_l1_db=loudness_l1_db(sampled_features.power_db,
+                                                        our_features.power_db))
+    scores = score(sampled_16k, sampled_features, ours)
+    _monophonic_figure(ours, sampled_16k, model.name, (our_features, sampled_features), figure_path)
+    return Comparison(polyphonic=False, spectral_distance=scores.spectral_distance,
+                      loudness_l1_db=scores.loudness_l1_db, f0_l1_semitones=scores.f0_l1_semitones,
+                      f0_outlier_share=scores.f0_outlier_share, **common)
 
 
-def _figure(ours: np.ndarray, sampled: np.ndarray, name: str, path: Path) -> Path:
-    import matplotlib
+def _level_match(ours: np.ndarray, sampled: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Trim to the shorter, scale the sample-based rendering to our RMS, keep both unclipped."""
+    n = min(len(ours), len(sampled))
+    ours, sampled = ours[:n], sampled[:n]
+    rms = [float(np.sqrt(np.mean(x**2))) + 1e-12 for x in (ours, sampled)]
+    gain = rms[0] / rms[1]
+    sampled = sampled * gain
+    peak = max(float(np.abs(sampled).max()), 1e-9)
+    if peak > 0.99:
+        sampled, ours = sampled * 0.99 / peak, ours * 0.99 / peak
+    return ours, sampled, gain
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from ddspkit.plot import curves, label_curve_axes, spectrogram
+def _monophonic_figure(ours, sampled, name: str, features, path: Path) -> None:
+    """Spectrograms of both, then their f0 and loudness curves."""
+    from ddspkit.plot import curves, figure, label_curve_axes, save_figure, spectrogram
 
-    fig, axes = plt.subplots(4, 1, figsize=(11, 10), sharex=True, constrained_layout=True)
+    fig, axes = figure(4)
     spectrogram(axes[0], ours, name)
     spectrogram(axes[1], sampled, "sample-based (FluidSynth)")
-    curves(axes[2], axes[3], extract_features(ours), name)
-    curves(axes[2], axes[3], extract_features(sampled), "sample-based")
+    curves(axes[2], axes[3], features[0], name, COLORS[0])
+    curves(axes[2], axes[3], features[1], "sample-based", COLORS[1])
     label_curve_axes(axes[2], axes[3])
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    plt.close(fig)
-    return path
+    save_figure(fig, path)
+
+
+def _polyphonic_figure(ours, sampled, name: str, score_notes: list[Note],
+                       transcriptions: dict[str, list[Note]], features, path: Path) -> None:
+    """Spectrograms of both, a piano roll of the MIDI with each transcription over it, loudness."""
+    from ddspkit.plot import figure, loudness_curve, piano_roll, save_figure, spectrogram
+
+    fig, axes = figure(4, heights=(1, 1, 1.4, 0.8))
+    spectrogram(axes[0], ours, name)
+    spectrogram(axes[1], sampled, "sample-based (FluidSynth)")
+    piano_roll(axes[2], score_notes, transcriptions, COLORS)
+    for (label, _), feats, color in zip(transcriptions.items(), features, COLORS, strict=True):
+        loudness_curve(axes[3], feats, label, color)
+    save_figure(fig, path)

@@ -115,6 +115,28 @@ def prepare_file(path: Path, cache: Path | None) -> PreparedFile:
     return PreparedFile(path, audio, features, clipped_share, n_nonfinite)
 
 
+@dataclass
+class FileDescription:
+    """One prepared file at a glance: length in seconds, shares of frames, median pitch."""
+
+    seconds: float
+    usable_share: float  # frames above SILENCE_DB
+    voiced_share: float  # of the usable frames
+    median_note: str | None  # note name of the median voiced pitch; None if nothing voiced
+
+
+def describe_file(prepared: PreparedFile) -> FileDescription:
+    feats = prepared.features
+    active = feats.power_db > SILENCE_DB
+    voiced = active & feats.voiced
+    return FileDescription(
+        seconds=len(prepared.audio) / SAMPLE_RATE_HZ,
+        usable_share=float(active.mean()) if feats.n_frames else 0.0,
+        voiced_share=float(voiced.sum() / max(active.sum(), 1)),
+        median_note=note_name(float(np.median(feats.f0_hz[voiced]))) if voiced.any() else None,
+    )
+
+
 def _longest_runs_s(mask: np.ndarray, min_s: float) -> float:
     """Total seconds in runs of True at least ``min_s`` long."""
     total, run = 0, 0

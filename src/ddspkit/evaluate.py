@@ -61,13 +61,78 @@ def score(target: np.ndarray, target_features: Features, output: np.ndarray) -> 
     spectral = float(multiscale_spectral_loss(torch.from_numpy(output)[None],
                                               torch.from_numpy(target)[None]))
     out = extract_features(output)
-    active = target_features.power_db > -60
-    loud = float(np.mean(np.abs(out.power_db[active] - target_features.power_db[active])))
+    loud = loudness_l1_db(target_features.power_db, out.power_db)
     confident = target_features.f0_confidence >= MIN_F0_CONFIDENCE
     diff = np.abs(hz_to_midi(out.f0_hz[confident]) - hz_to_midi(target_features.f0_hz[confident]))
     f0_l1 = float(np.mean(diff)) if diff.size else float("nan")
     outliers = float(np.mean(diff > 12)) if diff.size else float("nan")
     return Scores(spectral, loud, f0_l1, outliers)
+
+
+@dataclass
+class NoteScores:
+    """Transcribed notes against the score: a note counts when pitch and onset agree."""
+
+    precision: float  # share of transcribed notes that are in the score
+    recall: float  # share of the score's notes that were transcribed
+    f1: float
+    n_reference: int
+    n_estimated: int
+    onset_lag_s: float = 0.0  # median lateness of transcribed onsets, removed before matching
+
+
+NOTE_ONSET_TOLERANCE_S = 0.05  # as mir_eval's transcription metrics
+LAG_SEARCH_S = 0.2  # how far from a score onset a transcribed onset can count for the lag
+
+
+def onset_lag_s(reference, estimated, search_s: float = LAG_SEARCH_S) -> float:
+    """Median of (nearest same-pitch transcribed onset - score onset), over score notes that
+    have one within ``search_s``; 0 when none has. A bowed or blown attack is heard, and
+    transcribed, tens of milliseconds after its MIDI note-on, by a steady amount."""
+    lags = []
+    for r in reference:
+        near = [e.start_s - r.start_s for e in estimated
+                if e.pitch == r.pitch and abs(e.start_s - r.start_s) <= search_s]
+        if near:
+            lags.append(min(near, key=abs))
+    return float(np.median(lags)) if lags else 0.0
+
+
+def note_scores(reference, estimated, onset_tolerance_s: float = NOTE_ONSET_TOLERANCE_S,
+                remove_lag: bool = True) -> NoteScores:
+    """Precision, recall and F1 of ``estimated`` notes against ``reference`` notes.
+
+    Notes are :class:`ddspkit.midi.Note`; a pair matches when the pitches are equal and the
+    onsets within ``onset_tolerance_s`` (offsets are ignored, as mir_eval does with
+    ``offset_ratio=None``), after the estimate's :func:`onset_lag_s` is removed when
+    ``remove_lag``. Each note matches at most once: a maximum bipartite matching.
+    """
+    lag = onset_lag_s(reference, estimated) if remove_lag else 0.0
+    candidates = [[j for j, e in enumerate(estimated)
+                   if e.pitch == r.pitch and abs(e.start_s - lag - r.start_s) <= onset_tolerance_s]
+                  for r in reference]
+    owner: dict[int, int] = {}  # estimated index -> reference index
+
+    def augment(i: int, seen: set[int]) -> bool:  # Kuhn's augmenting path
+        for j in candidates[i]:
+            if j not in seen:
+                seen.add(j)
+                if j not in owner or augment(owner[j], seen):
+                    owner[j] = i
+                    return True
+        return False
+
+    matched = sum(augment(i, set()) for i in range(len(reference)) if candidates[i])
+    precision = matched / len(estimated) if estimated else 0.0
+    recall = matched / len(reference) if reference else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if matched else 0.0
+    return NoteScores(precision, recall, f1, len(reference), len(estimated), lag)
+
+
+def loudness_l1_db(target_power_db: np.ndarray, output_power_db: np.ndarray) -> float:
+    """Mean |power difference| in dB over the target's frames above -60 dB."""
+    active = target_power_db > -60
+    return float(np.mean(np.abs(output_power_db[active] - target_power_db[active])))
 
 
 def _mean(scores: list[Scores], weights: list[float]) -> Scores:
@@ -102,7 +167,7 @@ def scores_table(heldout: str | Path, models: list, title: str | None = None):
     ``models`` are :class:`ddspkit.modelfile.LoadedModel`; ratio = baseline distance / model's.
     Returns (table, [(label, Scores)], baseline Scores).
     """
-    from rich.table import Table
+    from ddspkit.terminal import table as literal_table
 
     rows, baseline = [], None
     for loaded in models:
@@ -113,7 +178,7 @@ def scores_table(heldout: str | Path, models: list, title: str | None = None):
         rows.append((f"{loaded.info.name} ({recipe}, {p.get('steps', '?')} steps)", scores))
         rows.append(("  dry: without the learned room, as DDSP-VST plays it", dry))
     rows.append(("harmonic baseline (same f0 and loudness)", baseline))
-    table = Table("synth", "spectral distance", "vs baseline", "loudness L1 (dB)",
+    table = literal_table("synth", "spectral distance", "vs baseline", "loudness L1 (dB)",
                   "f0 L1 (semitones)", "f0 outliers > 12 st",
                   title=title or f"resynthesis of {heldout}")
     for label, s in rows:

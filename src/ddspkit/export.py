@@ -17,10 +17,10 @@ import torch
 from torch import nn
 
 from ddspkit.audio import atomic_write
-from ddspkit.core import scale_f0, scale_power
 from ddspkit.errors import UserError
 from ddspkit.model import Decoder
 from ddspkit.modelfile import LoadedModel
+from ddspkit.tflite_probe import glide_and_ramp
 
 INPUT_NAMES = ["f0_scaled", "pw_scaled", "state"]
 OUTPUT_NAMES = ["amplitude", "harmonic_distribution", "noise_magnitudes", "new_state"]
@@ -39,13 +39,6 @@ class DecoderStep(nn.Module):
                                            state.reshape(1, -1))
         return (controls.amplitude.reshape(-1), controls.harmonic_distribution.reshape(-1),
                 controls.noise_magnitudes.reshape(-1), new_state.reshape(-1))
-
-
-def glide_and_ramp(n_frames: int = 500) -> tuple[np.ndarray, np.ndarray]:
-    """A pitch glide (40 -> 1000 Hz) and a loudness ramp (-80 -> 0 dB), scaled inputs [F]."""
-    f0_hz = np.geomspace(40.0, 1000.0, n_frames)
-    power_db = np.linspace(-80.0, 0.0, n_frames)
-    return scale_f0(f0_hz).astype(np.float32), scale_power(power_db).astype(np.float32)
 
 
 def run_steps(step, n_frames: int = 500, units: int = 512) -> list[np.ndarray]:

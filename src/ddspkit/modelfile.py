@@ -1,13 +1,16 @@
 """One file per instrument: safetensors weights with JSON metadata, never a pickle.
 
-The safetensors header's metadata holds ``format`` ("ddspkit.model"), ``format_version``
-and ``ddspkit``: a JSON object with the model's name, its :class:`ModelConfig`, its
-:class:`DatasetStatistics` and its provenance (data, recipe, steps, versions).
+The safetensors header's metadata holds ``format`` ("ddspkit.model"), ``format_version``,
+``weights_sha256`` (a digest of every tensor, so that a file damaged in transit is refused
+rather than played) and ``ddspkit``: a JSON object with the model's name, its
+:class:`ModelConfig`, its :class:`DatasetStatistics` and its provenance (data, recipe, steps,
+versions). Loading refuses damaged files and weights that are not finite.
 Models are addressed by path, or by name in the user's model folder or the bundled zoo.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -63,8 +66,26 @@ def save_model(path: str | Path, instrument: Instrument, info: ModelInfo,
         "statistics": info.statistics.to_dict(),
         "provenance": info.provenance,
     }
-    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "ddspkit": json.dumps(meta)}
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "ddspkit": json.dumps(meta),
+              "weights_sha256": weights_digest(tensors)}
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
+
+
+def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name and bytes, as stored (sorted by name)."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode())
+        digest.update(tensors[name].contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _damage(exc: Exception) -> str:
+    """safetensors' reason, in a user's words where it is a known kind of damage."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "not fully covered" in reason or "incomplete" in reason.lower():
+        return f"the file is cut short or damaged ({reason})"
+    return f"damaged, or not a ddspkit model file ({reason})"
 
 
 def read_info(path: Path) -> ModelInfo:
@@ -73,7 +94,7 @@ def read_info(path: Path) -> ModelInfo:
         with safe_open(str(path), framework="pt") as handle:
             header = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a ddspkit model file ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"{path}: {_damage(exc)}") from None
     if header.get("format") != FORMAT:
         raise UserError(f"{path}: not a ddspkit model file (no '{FORMAT}' metadata)")
     try:
@@ -132,9 +153,22 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     instrument = Instrument(info.config)
     try:
         with safe_open(str(path), framework="pt") as handle:
-            state = {k: handle.get_tensor(k).float() for k in handle.keys()}
+            stored = {k: handle.get_tensor(k) for k in handle.keys()}
+            expected_digest = (handle.metadata() or {}).get("weights_sha256")
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        raise UserError(f"{path}: {_damage(exc)}") from None
+    if expected_digest is not None and weights_digest(stored) != expected_digest:
+        raise UserError(f"{path}: the weights are damaged (their checksum differs from the one "
+                        "saved with them); copy or download the file again")
+    state = {k: v.float() for k, v in stored.items()}
+    n_bad = sum(int((~torch.isfinite(v)).sum()) for v in state.values())
+    if n_bad:
+        n_all = sum(v.numel() for v in state.values())
+        raise UserError(f"{path}: {n_bad} of {n_all} weights are NaN or infinite (a training that "
+                        "diverged?); retrain, or resume from an earlier checkpoint")
+    try:
         instrument.load_state_dict(state)
-    except (SafetensorError, RuntimeError) as exc:
+    except RuntimeError as exc:
         raise UserError(f"{path}: weights do not match the model ({str(exc).splitlines()[0]})") from None
     return LoadedModel(instrument.to(device).eval(), info)
 

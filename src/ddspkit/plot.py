@@ -13,6 +13,14 @@ from ddspkit.features import Features, extract_features
 from ddspkit.transfer import TransferResult
 
 
+def literal(text: str) -> str:
+    """``text`` as matplotlib should print it: ``$`` would start mathtext (a file named
+    ``take $1.wav`` would lose its dollar or fail to draw), and a legend drops labels that
+    start with ``_``."""
+    text = text.replace("$", r"\$")
+    return " " + text if text.startswith("_") else text
+
+
 def plot_transfer(result: TransferResult, path: str | Path, input_audio: np.ndarray,
                   title: str = "") -> Path:
     """Write a PNG/PDF/SVG comparing input and output: spectrograms, f0 and power curves.
@@ -20,15 +28,10 @@ def plot_transfer(result: TransferResult, path: str | Path, input_audio: np.ndar
     The output's f0 and power are tracked independently from the rendered audio, so the
     figure shows what came out, not what was asked for.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     input_16k = resample(input_audio, result.sample_rate_hz, SAMPLE_RATE_HZ)
     output_16k = resample(result.audio, result.sample_rate_hz, SAMPLE_RATE_HZ)
     out_features = extract_features(output_16k)
-    fig, axes = plt.subplots(4, 1, figsize=(11, 10), sharex=True, constrained_layout=True)
+    fig, axes = figure(4)
     spectrogram(axes[0], input_16k, "input")
     spectrogram(axes[1], output_16k, "output")
     curves(axes[2], axes[3], result.input_features, "input", "tab:blue")
@@ -36,12 +39,9 @@ def plot_transfer(result: TransferResult, path: str | Path, input_audio: np.ndar
     curves(axes[2], axes[3], out_features, "output (tracked)", "tab:green")
     label_curve_axes(axes[2], axes[3])
     adj = result.adjustment
-    fig.suptitle(f"{title}  (pitch shift {adj.pitch_shift_semitones:+g} st, "
+    fig.suptitle(f"{literal(title)}  (pitch shift {adj.pitch_shift_semitones:+g} st, "
                  f"loudness shift {adj.loudness_shift_db:+g} dB)")
-    path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format=path.suffix[1:] or "png"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_polyphonic(input_audio: np.ndarray, output_audio: np.ndarray, sample_rate_hz: int,
@@ -50,12 +50,7 @@ def plot_polyphonic(input_audio: np.ndarray, output_audio: np.ndarray, sample_ra
 
     ``notes``: :class:`ddspkit.midi.Note` list (times in s, MIDI pitch).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 1, figsize=(11, 7), sharex=True, constrained_layout=True)
+    fig, axes = figure(2)
     for ax, audio, label in ((axes[0], input_audio, "input"), (axes[1], output_audio, "output")):
         spectrogram(ax, resample(audio, sample_rate_hz, SAMPLE_RATE_HZ), label)
         for n in notes:  # each note as a line at its fundamental
@@ -63,11 +58,8 @@ def plot_polyphonic(input_audio: np.ndarray, output_audio: np.ndarray, sample_ra
             ax.plot([n.start_s, n.end_s], [f0_hz, f0_hz], color="cyan", lw=0.8, alpha=0.7)
         ax.set_ylim(0, 2000)
     axes[1].set_xlabel("time (s)")
-    fig.suptitle(f"{title}  ({len(notes)} transcribed notes, drawn at their fundamentals)")
-    path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format=path.suffix[1:] or "png"))
-    plt.close(fig)
-    return path
+    fig.suptitle(f"{literal(title)}  ({len(notes)} transcribed notes, drawn at their fundamentals)")
+    return save_figure(fig, path)
 
 
 def spectrogram(ax, audio_16k: np.ndarray, label: str) -> None:
@@ -76,20 +68,69 @@ def spectrogram(ax, audio_16k: np.ndarray, label: str) -> None:
         ax.specgram(audio_16k + 1e-9, NFFT=1024, Fs=SAMPLE_RATE_HZ, noverlap=768, cmap="magma",
                     vmin=-120)
     ax.set_ylim(0, 4000)
-    ax.set_ylabel(f"{label}\nfrequency (Hz)")
+    ax.set_ylabel(f"{literal(label)}\nfrequency (Hz)")
+
+
+def figure(n_rows: int, heights: tuple[float, ...] | None = None):
+    """A figure of ``n_rows`` panels over a shared time axis: (fig, axes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed, on any machine
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(n_rows, 1, figsize=(11, 2.5 * n_rows), sharex=True,
+                        constrained_layout=True, gridspec_kw={"height_ratios": heights})
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Write ``fig`` atomically (PNG, PDF or SVG by the suffix) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format=path.suffix[1:] or "png"))
+    plt.close(fig)
+    return path
 
 
 def curves(ax_f0, ax_power, features: Features, label: str, color: str | None = None) -> None:
     """f0 (voiced frames) and power curves of some features, against time in seconds."""
     t_s = np.arange(features.n_frames) / FRAME_RATE_HZ
     f0 = np.where(features.voiced, features.f0_hz, np.nan)
-    ax_f0.plot(t_s, f0, color=color, lw=1.2, label=label)
-    ax_power.plot(t_s, features.power_db, color=color, lw=1.0, label=label)
+    ax_f0.plot(t_s, f0, color=color, lw=1.2, label=literal(label))
+    loudness_curve(ax_power, features, label, color)
+
+
+def loudness_curve(ax, features: Features, label: str, color: str | None = None) -> None:
+    """Frame power in dB against time in seconds, labelled and with a legend."""
+    t_s = np.arange(features.n_frames) / FRAME_RATE_HZ
+    ax.plot(t_s, features.power_db, color=color, lw=1.0, label=literal(label))
+    ax.set_ylabel("power (dB)")
+    ax.set_xlabel("time (s)")
+    ax.legend(loc="upper right", fontsize="small")
+
+
+def piano_roll(ax, score_notes, transcriptions: dict,
+               colors: tuple[str, ...] = ("tab:orange", "tab:blue", "tab:green")) -> None:
+    """The score's notes as wide grey bars, each transcription's as thin lines over them.
+
+    ``score_notes`` and each value of ``transcriptions`` (label -> notes) are
+    :class:`ddspkit.midi.Note` lists; lines are nudged apart so that each stays visible.
+    """
+    for n in score_notes:
+        ax.plot([n.start_s, n.end_s], [n.pitch, n.pitch], color="0.75", lw=6,
+                solid_capstyle="butt")
+    for i, (label, notes) in enumerate(transcriptions.items()):
+        offset = 0.2 * (i - (len(transcriptions) - 1) / 2)
+        for j, n in enumerate(notes):
+            ax.plot([n.start_s, n.end_s], [n.pitch + offset] * 2, color=colors[i % len(colors)],
+                    lw=1.4, label=literal(f"{label} (transcribed)") if j == 0 else None)
+    ax.plot([], [], color="0.75", lw=6, label="MIDI")
+    ax.set_ylabel("MIDI note")
+    ax.legend(loc="upper right", fontsize="small")
 
 
 def label_curve_axes(ax_f0, ax_power) -> None:
     ax_f0.set_ylabel("f0 (Hz, voiced frames)")
     ax_f0.set_yscale("log")
     ax_f0.legend(loc="upper right", fontsize="small")
-    ax_power.set_ylabel("power (dB)")
-    ax_power.set_xlabel("time (s)")
+    ax_power.legend(loc="upper right", fontsize="small")

@@ -164,13 +164,6 @@ def batch_indices(step: int, batch_size: int, n_examples: int, seed: int) -> np.
     return np.array([orders[e][o] for e, o in zip(epochs, offsets, strict=True)])
 
 
-def _save_checkpoint(path: Path, instrument: Instrument, optimizer: torch.optim.Optimizer,
-                     step: int, meta: dict[str, Any]) -> None:
-    state = {"model": instrument.state_dict(), "optimizer": optimizer.state_dict(),
-             "step": step, "meta": json.dumps(meta)}
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-
-
 def _to_device(arrays, device: torch.device) -> list[torch.Tensor]:
     return [torch.from_numpy(a).to(device, non_blocking=True) for a in arrays]
 
@@ -194,6 +187,13 @@ def validation_loss(instrument: Instrument, data: PreparedDataset, examples: Exa
     return total / count
 
 
+MAX_ROLLBACKS = 3  # divergences survived by going back with a halved learning rate
+
+
+class TrainingDiverged(UserError):
+    """The loss stayed non-finite after every rollback; the last good state is saved."""
+
+
 def train(
     data: PreparedDataset,
     name: str,
@@ -207,6 +207,8 @@ def train(
     checkpoint_every: int | None = None,
     on_step: Callable[[int, int, float], None] | None = None,
     source: str = "",
+    on_message: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train (or resume training) an instrument on prepared data; write its model file.
 
@@ -217,8 +219,12 @@ def train(
         n_steps: total steps (default: the recipe's). A finished run trains further if raised.
         run_dir: checkpoints and TensorBoard logs (default ``<ddspkit home>/runs/<name>``).
         on_step: called as ``on_step(step, total_steps, loss)`` after every step.
+        on_message: called with a one-line note when something unusual happens (a rollback).
+        should_stop: polled between steps; True stops as Ctrl-C does (a UI's stop button).
     Raises:
-        TrainingInterrupted: on Ctrl-C, after saving the checkpoint and the model.
+        TrainingInterrupted: on Ctrl-C, SIGTERM or ``should_stop``, after saving the
+            checkpoint and the model.
+        TrainingDiverged: the loss stayed non-finite after MAX_ROLLBACKS rollbacks.
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     if n_steps is not None:
@@ -226,6 +232,17 @@ def train(
     if checkpoint_every is not None:
         recipe = replace(recipe, checkpoint_every=checkpoint_every)
     dist = Distributed.from_env()
+    device = _training_device(device, dist)
+    run_dir = run_dir or paths.runs_dir() / name
+    model_path = model_path or user_model_path(name)
+    trainer = _Trainer(data, name, recipe, device, seed, run_dir, model_path, source, dist)
+    trainer.prepare_run_folder(restart)
+    trainer.resume_if_saved()
+    return trainer.run(on_step, on_message or (lambda message: None), should_stop)
+
+
+def _training_device(device: str | torch.device | None, dist: Distributed) -> torch.device:
+    """The device to train on; under torchrun, joins the process group first."""
     if device is None:
         device = default_device()
         if dist.enabled and torch.device(device).type == "cuda":
@@ -237,162 +254,241 @@ def train(
             import os
 
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // dist.world_size))
-    run_dir = run_dir or paths.runs_dir() / name
-    model_path = model_path or user_model_path(name)
-    checkpoint_path = run_dir / "checkpoint.pt"
-    if dist.is_main:
-        # A kill -9 mid-save leaves a temporary beside the (whole) previous checkpoint.
-        remove_stale_temporaries(checkpoint_path)
-        remove_stale_temporaries(model_path)
-        if restart and checkpoint_path.exists():
-            checkpoint_path.unlink()
-    if dist.enabled:
-        torch.distributed.barrier()
+    return device
 
-    train_examples, val_examples = cut_examples(
-        data.files, recipe.example_seconds, recipe.example_hop_seconds
-    )
-    if len(train_examples) < recipe.batch_size:
-        raise UserError(f"{name}: only {len(train_examples)} training examples of "
-                        f"{recipe.example_seconds:g} s; add audio or use a shorter recipe")
 
-    torch.manual_seed(seed)
-    instrument = Instrument(ModelConfig()).to(device)
-    optimizer = torch.optim.Adam(instrument.parameters(), lr=recipe.learning_rate)
-    step = 0
-    meta: dict[str, Any] = {"name": name, "recipe": recipe.name, "seed": seed,
-                            "train_seconds": 0.0}
-    if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        saved = json.loads(state["meta"])
-        if saved.get("recipe") != recipe.name or saved.get("seed") != seed:
-            raise UserError(
-                f"{checkpoint_path}: this run was started with recipe '{saved.get('recipe')}' "
-                f"and seed {saved.get('seed')}; use the same, or --restart to start over")
-        instrument.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = int(state["step"])
-        meta["train_seconds"] = float(saved.get("train_seconds", 0.0))
+class _Trainer:
+    """One training run: model, optimizer, data windows, logs and the files it writes."""
 
-    model = instrument
-    if dist.enabled:
-        model = torch.nn.parallel.DistributedDataParallel(
-            instrument, device_ids=[device.index] if device.type == "cuda" else None)
-    writer = None
-    if dist.is_main:
-        from torch.utils.tensorboard import SummaryWriter  # slow import; only when training
+    def __init__(self, data: PreparedDataset, name: str, recipe: Recipe, device: torch.device,
+                 seed: int, run_dir: Path, model_path: Path, source: str,
+                 dist: Distributed) -> None:
+        self.data, self.name, self.recipe, self.device = data, name, recipe, device
+        self.seed, self.run_dir, self.model_path, self.source, self.dist = (
+            seed, run_dir, model_path, source, dist)
+        self.checkpoint_path = run_dir / "checkpoint.pt"
+        self.train_examples, self.val_examples = cut_examples(
+            data.files, recipe.example_seconds, recipe.example_hop_seconds)
+        if len(self.train_examples) < recipe.batch_size:
+            raise UserError(f"{name}: only {len(self.train_examples)} training examples of "
+                            f"{recipe.example_seconds:g} s; add audio or use a shorter recipe")
+        torch.manual_seed(seed)
+        self.instrument = Instrument(ModelConfig()).to(device)
+        self.optimizer = torch.optim.Adam(self.instrument.parameters(), lr=recipe.learning_rate)
+        self.step = 0
+        # lr_scale: halved by each rollback after a divergence, kept across resumes.
+        self.meta: dict[str, Any] = {"name": name, "recipe": recipe.name, "seed": seed,
+                                     "train_seconds": 0.0, "lr_scale": 1.0, "rollbacks": []}
+        self.last_good: tuple[dict, dict, int] | None = None
+        self.rollbacks_this_run = 0  # a resume gets MAX_ROLLBACKS more tries
+        self.writer = None
 
-        writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=step)
-    wall_start = time.perf_counter()
-    seconds_before = meta["train_seconds"]
-    history_path = run_dir / "history.jsonl"
-    instrument.train()
+    def prepare_run_folder(self, restart: bool) -> None:
+        if self.dist.is_main:
+            # A kill -9 mid-save leaves a temporary beside the (whole) previous checkpoint.
+            remove_stale_temporaries(self.checkpoint_path)
+            remove_stale_temporaries(self.model_path)
+            if restart and self.checkpoint_path.exists():
+                self.checkpoint_path.unlink()
+        if self.dist.enabled:
+            torch.distributed.barrier()
 
-    def log_history(at_step: int, train_loss: float, val: float | None) -> None:
-        # Training seconds add up across resumes: loss against wall-clock, per run.
-        meta["train_seconds"] = seconds_before + time.perf_counter() - wall_start
-        if not dist.is_main:
+    def resume_if_saved(self) -> None:
+        if not self.checkpoint_path.exists():
             return
-        row = {"step": at_step, "train_seconds": round(meta["train_seconds"], 2),
+        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
+        saved = json.loads(state["meta"])
+        if saved.get("recipe") != self.recipe.name or saved.get("seed") != self.seed:
+            raise UserError(
+                f"{self.checkpoint_path}: this run was started with recipe '{saved.get('recipe')}' "
+                f"and seed {saved.get('seed')}; use the same, or --restart to start over")
+        self.instrument.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.meta["train_seconds"] = float(saved.get("train_seconds", 0.0))
+        self.meta["lr_scale"] = float(saved.get("lr_scale", 1.0))
+        self.meta["rollbacks"] = list(saved.get("rollbacks", []))
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def run(self, on_step, on_message, should_stop) -> TrainResult:
+        dist, recipe = self.dist, self.recipe
+        self.model = self.instrument
+        if dist.enabled:
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.instrument, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if dist.is_main:
+            from torch.utils.tensorboard import SummaryWriter  # slow import; only when training
+
+            self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=self.step)
+        self.wall_start = time.perf_counter()
+        self.seconds_before = self.meta["train_seconds"]
+        self.instrument.train()
+        self._remember_good_state()
+        val_loss = None
+        recent: list[float] = []
+        # Under torchrun the launcher relays signals to every rank, which must stop together:
+        # there a Ctrl-C interrupts at once, as before.
+        stop = GracefulStop(enabled=not dist.enabled)
+        try:
+            with stop:
+                while self.step < recipe.n_steps:
+                    loss_value = self._train_step()
+                    if loss_value is None:
+                        on_message(self._roll_back())
+                        recent = []
+                        continue
+                    recent = (recent + [loss_value])[-recipe.checkpoint_every:]
+                    if on_step and dist.is_main:
+                        on_step(self.step, recipe.n_steps, loss_value)
+                    if self.step % recipe.checkpoint_every == 0 and self.step < recipe.n_steps:
+                        val_loss = self._checkpoint(float(np.mean(recent)))
+                        self._remember_good_state()
+                    if stop.requested or (should_stop is not None and should_stop()):
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            path = self._finish(val_loss) if not dist.enabled else self.model_path
+            if dist.enabled and dist.is_main:  # peers may be gone: save without gathering
+                self._save_checkpoint()
+            self._close()
+            raise TrainingInterrupted(self.step, path) from None
+        except TrainingDiverged:
+            self._close()
+            raise
+        val_loss = self._checkpoint(float(np.mean(recent)) if recent else float("nan"))
+        path = self._finish(val_loss)
+        self._close()
+        if dist.enabled:
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+        return TrainResult(path, self.step, val_loss, time.perf_counter() - self.wall_start)
+
+    def _train_step(self) -> float | None:
+        """One optimisation step; None (and no update) when the loss or gradient is not finite."""
+        recipe, dist, step = self.recipe, self.dist, self.step
+        lr = recipe.learning_rate_at(step) * self.meta["lr_scale"]
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        # Every rank draws the same global batch order and trains on its own slice.
+        idx = batch_indices(step, recipe.batch_size * dist.world_size, len(self.train_examples),
+                            self.seed)[dist.rank * recipe.batch_size : (dist.rank + 1) * recipe.batch_size]
+        audio, f0, power = _to_device(batch(self.data.files, self.train_examples, idx), self.device)
+        generator = torch.Generator(device=self.device).manual_seed(
+            self.seed * 1_000_003 + step * 1024 + dist.rank)
+        predicted = self.model(f0, power, audio.shape[-1], generator=generator, preroll_frames=0)
+        warmup = int(recipe.warmup_seconds * SAMPLE_RATE_HZ)
+        loss = multiscale_spectral_loss(predicted[:, warmup:], audio[:, warmup:])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        # Gradients are all-reduced under DDP, so every rank sees the same norm and agrees.
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.instrument.parameters(),
+                                                         recipe.grad_clip_norm))
+        loss_value = float(loss.detach())
+        if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
+            self.meta["rollbacks"].append({"step": step + 1, "loss": str(loss_value)})
+            return None
+        self.optimizer.step()
+        self.step += 1
+        if self.writer is not None and (self.step % 10 == 0 or self.step == 1):
+            self.writer.add_scalar("loss/train", loss_value, self.step)
+            self.writer.add_scalar("learning_rate", lr, self.step)
+            self.writer.add_scalar("grad_norm", grad_norm, self.step)
+        return loss_value
+
+    def _remember_good_state(self) -> None:
+        """A copy of the weights and optimizer to go back to if the loss diverges."""
+        import copy
+
+        self.last_good = (copy.deepcopy(self.instrument.state_dict()),
+                          copy.deepcopy(self.optimizer.state_dict()), self.step)
+
+    def _roll_back(self) -> str:
+        """Go back to the last good state with half the learning rate; say what happened."""
+        failure = self.meta["rollbacks"][-1]
+        model_state, optimizer_state, good_step = self.last_good
+        self.instrument.load_state_dict(model_state)
+        self.optimizer.load_state_dict(optimizer_state)
+        self.step = good_step
+        self.meta["lr_scale"] /= 2
+        self.rollbacks_this_run += 1
+        n = self.rollbacks_this_run
+        if n > MAX_ROLLBACKS:
+            if self.dist.is_main:
+                self._save_checkpoint()
+            raise TrainingDiverged(
+                f"{self.name}: the loss became {failure['loss']} at step {failure['step']}, "
+                f"{n} times, even with the learning rate lowered to "
+                f"{self.meta['lr_scale'] * 2:g}x; the last good state (step {good_step}) is "
+                f"saved in {self.run_dir}: run the same command to try again from there, or add "
+                "--restart (check the data for loud clicks or digital noise)")
+        return (f"the loss became {failure['loss']} at step {failure['step']}: back to step "
+                f"{good_step} with the learning rate halved (x{self.meta['lr_scale']:g})")
+
+    # -- files ----------------------------------------------------------------------------
+
+    def _save_checkpoint(self) -> None:
+        state = {"model": self.instrument.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "step": self.step, "meta": json.dumps(self.meta)}
+        atomic_write(self.checkpoint_path, lambda tmp: torch.save(state, tmp))
+
+    def _update_seconds(self) -> None:
+        # Training seconds add up across resumes: loss against wall-clock, per run.
+        self.meta["train_seconds"] = self.seconds_before + time.perf_counter() - self.wall_start
+
+    def _checkpoint(self, train_loss: float) -> float | None:
+        """Held-out loss, history row, TensorBoard preview and checkpoint (main rank only)."""
+        self._update_seconds()
+        if not self.dist.is_main:  # one process evaluates and writes; the others train on
+            return None
+        val = validation_loss(self.instrument, self.data, self.val_examples, self.device)
+        row = {"step": self.step, "train_seconds": round(self.meta["train_seconds"], 2),
                "train_loss": round(train_loss, 5),
                "validation_loss": None if val is None else round(val, 5)}
-        with history_path.open("a") as handle:
+        with (self.run_dir / "history.jsonl").open("a") as handle:
             handle.write(json.dumps(row) + "\n")
+        if val is not None:
+            self.writer.add_scalar("loss/validation", val, self.step)
+        _preview(self.writer, self.instrument, self.data, self.val_examples, self.device, self.step)
+        self._save_checkpoint()
+        return val
 
-    def finish(final_step: int, val_loss: float | None) -> Path:
-        meta["train_seconds"] = seconds_before + time.perf_counter() - wall_start
-        checksums = [weights_checksum(instrument)]
+    def _finish(self, val_loss: float | None) -> Path:
+        """Save the checkpoint and the model file with its provenance."""
+        self._update_seconds()
+        dist = self.dist
+        checksums = [weights_checksum(self.instrument)]
         if dist.enabled:
             checksums = [None] * dist.world_size
-            torch.distributed.all_gather_object(checksums, weights_checksum(instrument))
+            torch.distributed.all_gather_object(checksums, weights_checksum(self.instrument))
             if len(set(checksums)) != 1:
                 raise RuntimeError(f"data-parallel ranks diverged: weight checksums {checksums}")
         if not dist.is_main:
-            return model_path
-        _save_checkpoint(checkpoint_path, instrument, optimizer, final_step, meta)
+            return self.model_path
+        self._save_checkpoint()
         provenance = {
             "ddspkit_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "source": source,
-            "recipe": asdict(recipe),
-            "steps": final_step,
-            "train_seconds": round(meta["train_seconds"], 1),
-            "seed": seed,
+            "source": self.source,
+            "recipe": asdict(self.recipe),
+            "steps": self.step,
+            "train_seconds": round(self.meta["train_seconds"], 1),
+            "seed": self.seed,
             "validation_loss": val_loss,
-            "device": str(device),
+            "device": str(self.device),
             "torch_version": torch.__version__,
             "platform": platform.platform(),
-            "data": data.summary.to_dict(),
+            "data": self.data.summary.to_dict(),
             "distributed": {"world_size": dist.world_size, "weight_checksums": checksums},
         }
-        info = ModelInfo(name, instrument.config, data.statistics, provenance)
-        return save_model(model_path, instrument, info)
+        if self.meta["rollbacks"]:
+            provenance["rollbacks"] = {"events": self.meta["rollbacks"],
+                                       "learning_rate_scale": self.meta["lr_scale"]}
+        info = ModelInfo(self.name, self.instrument.config, self.data.statistics, provenance)
+        return save_model(self.model_path, self.instrument, info)
 
-    def checkpoint(at_step: int, train_loss: float) -> float | None:
-        if not dist.is_main:  # one process evaluates and writes; the others train on
-            return None
-        val = validation_loss(instrument, data, val_examples, device)
-        log_history(at_step, train_loss, val)
-        if val is not None:
-            writer.add_scalar("loss/validation", val, at_step)
-        _preview(writer, instrument, data, val_examples, device, at_step)
-        _save_checkpoint(checkpoint_path, instrument, optimizer, at_step, meta)
-        return val
-
-    val_loss = None
-    recent: list[float] = []
-    warmup = int(recipe.warmup_seconds * SAMPLE_RATE_HZ)
-    # Under torchrun the launcher relays signals to every rank, which must stop together:
-    # there a Ctrl-C interrupts at once, as before.
-    stop = GracefulStop(enabled=not dist.enabled)
-    try:
-        with stop:
-            while step < recipe.n_steps:
-                lr = recipe.learning_rate_at(step)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                # Every rank draws the same global batch order and trains on its own slice.
-                idx = batch_indices(step, recipe.batch_size * dist.world_size, len(train_examples),
-                                    seed)[dist.rank * recipe.batch_size : (dist.rank + 1) * recipe.batch_size]
-                audio, f0, power = _to_device(batch(data.files, train_examples, idx), device)
-                generator = torch.Generator(device=device).manual_seed(
-                    seed * 1_000_003 + step * 1024 + dist.rank)
-                predicted = model(f0, power, audio.shape[-1], generator=generator, preroll_frames=0)
-                loss = multiscale_spectral_loss(predicted[:, warmup:], audio[:, warmup:])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(instrument.parameters(), recipe.grad_clip_norm)
-                optimizer.step()
-                step += 1
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    raise RuntimeError(f"loss became {loss_value} at step {step}")
-                recent = (recent + [loss_value])[-recipe.checkpoint_every:]
-                if writer is not None and (step % 10 == 0 or step == 1):
-                    writer.add_scalar("loss/train", loss_value, step)
-                    writer.add_scalar("learning_rate", lr, step)
-                    writer.add_scalar("grad_norm", float(grad_norm), step)
-                if on_step and dist.is_main:
-                    on_step(step, recipe.n_steps, loss_value)
-                if step % recipe.checkpoint_every == 0 and step < recipe.n_steps:
-                    val_loss = checkpoint(step, float(np.mean(recent)))
-                if stop.requested:
-                    raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        path = finish(step, val_loss) if not dist.enabled else model_path
-        if dist.enabled and dist.is_main:  # peers may be gone: save without gathering
-            _save_checkpoint(checkpoint_path, instrument, optimizer, step, meta)
-        if writer is not None:
-            writer.close()
-        raise TrainingInterrupted(step, path) from None
-    val_loss = checkpoint(step, float(np.mean(recent)) if recent else float("nan"))
-    path = finish(step, val_loss)
-    if writer is not None:
-        writer.close()
-    if dist.enabled:
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-    return TrainResult(path, step, val_loss, time.perf_counter() - wall_start)
+    def _close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 @torch.no_grad()

@@ -18,6 +18,7 @@ never needed: one decoder step with the GRU cell unrolled into builtin ops at ve
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -38,11 +39,14 @@ from ddspkit.errors import UserError
 from ddspkit.model import Controls, Decoder, Instrument
 from ddspkit.modelfile import LoadedModel, ModelInfo
 from ddspkit.stats import DatasetStatistics
+from ddspkit.tflite_probe import interpreter_class
+from ddspkit.tflite_reader import DamagedModel, TFLiteModel, check_constants, read_tflite
 from ddspkit.tflite_writer import BuiltinOptions, Op, TensorType, TFLiteGraph, options, schema
 
 INPUTS = {"call_f0_scaled:0": 1, "call_pw_scaled:0": 1, "call_state:0": 512}
 OUTPUTS = {"StatefulPartitionedCall:0": 1, "StatefulPartitionedCall:1": 60,
            "StatefulPartitionedCall:2": 65, "StatefulPartitionedCall:3": 512}
+VST_EXTRA_HINT = "pip install 'ddspkit[vst]' (ai-edge-litert)"
 REQUIRED_METADATA = {"mean_min_pitch_note_hz": float, "mean_max_pitch_note_hz": float,
                      "mean_min_power_note": float, "mean_max_power_note": float,
                      "version": str, "export_time": str}
@@ -222,7 +226,13 @@ def plugin_metadata(statistics: DatasetStatistics, name: str,
 
 
 def append_metadata_zip(model_bytes: bytes, metadata: dict) -> bytes:
-    """Append a stored (uncompressed) zip holding ``metadata.json``, as tflite_support did."""
+    """Append a stored (uncompressed) zip holding ``metadata.json``, as tflite_support did.
+
+    ``metadata`` gains the flatbuffer's length and SHA-256, so that any damage to a ddspkit
+    export is found (the plugin ignores keys it does not know).
+    """
+    metadata = {**metadata, "ddspkit_flatbuffer_bytes": len(model_bytes),
+                "ddspkit_flatbuffer_sha256": hashlib.sha256(model_bytes).hexdigest()}
     buffer = io.BytesIO(model_bytes)
     buffer.seek(0, io.SEEK_END)
     with zipfile.ZipFile(buffer, mode="a", compression=zipfile.ZIP_STORED) as archive:
@@ -244,6 +254,7 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
     ops: list[str] = field(default_factory=list)
+    ran: str = "not run"  # what running the model in TFLite showed (see run_check)
 
     @property
     def ok(self) -> bool:
@@ -272,9 +283,12 @@ def _op_names() -> dict[int, str]:
 
 
 def check_vst(data: bytes, path: Path | str = "<memory>",
-              other_export_times: dict[str, str] | None = None) -> CheckReport:
+              other_export_times: dict[str, str] | None = None, run: bool = True) -> CheckReport:
     """Apply the DDSP-VST plugin's loading rules to a .tflite file's bytes.
 
+    The flatbuffer is verified as the plugin's ``VerifyAndBuildFromBuffer`` does (a damaged
+    file gives one problem and nothing else is checked), then its tensors, ops and metadata.
+    With ``run``, the model also runs for some frames in a child process (:func:`run_check`).
     ``other_export_times`` maps other models' names to their ``export_time`` (the plugin's
     model folder); a clash is reported, since the plugin would confuse the two models.
     """
@@ -286,59 +300,123 @@ def check_vst(data: bytes, path: Path | str = "<memory>",
     if not (0 < data[0] < 0x80):
         problems.append(f"first byte is 0x{data[0]:02x}: the plugin reads models as text and "
                         "needs a small non-zero ASCII value there")
-    if data[4:8] != b"TFL3":
-        problems.append("not a TFLite flatbuffer (no 'TFL3' identifier)")
-        return report
     try:
-        model = schema("Model").Model.GetRootAs(data, 0)
-        graph = model.Subgraphs(0)
-        tensors = [graph.Tensors(i) for i in range(graph.TensorsLength())]
-        inputs = [tensors[graph.Inputs(i)] for i in range(graph.InputsLength())]
-        outputs = [tensors[graph.Outputs(i)] for i in range(graph.OutputsLength())]
-        codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
-    except Exception as exc:  # a corrupt flatbuffer fails anywhere in the accessors
-        problems.append(f"the flatbuffer does not parse ({type(exc).__name__}: {exc})")
+        model = read_tflite(data)
+    except DamagedModel as exc:
+        problems.append(str(exc))
         return report
-    float32 = TensorType.FLOAT32
-    for kind, tensors_, expected in (("input", inputs, INPUTS), ("output", outputs, OUTPUTS)):
-        if len(tensors_) != len(expected):
-            problems.append(f"{len(tensors_)} {kind}s, the plugin needs exactly {len(expected)}")
-        seen = set()
-        for tensor in tensors_:
-            name = tensor.Name().decode()
-            size = int(np.prod(tensor.ShapeAsNumpy())) if tensor.ShapeLength() else 1
-            if name not in expected:
-                problems.append(f"{kind} '{name}' is not one of {', '.join(expected)}")
-            elif name in seen:
-                problems.append(f"{kind} '{name}' appears twice")
-            elif size != expected[name]:
-                problems.append(f"{kind} '{name}' holds {size} values, the plugin needs {expected[name]}")
-            if tensor.Type() != float32:
-                problems.append(f"{kind} '{name}' is not float32")
-            seen.add(name)
-        for name in set(expected) - seen:
-            problems.append(f"missing {kind} '{name}'")
-    names = _op_names()
-    for code in codes:
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        op = names.get(builtin, f"#{builtin}")
-        report.ops.append(f"{op} v{code.Version()}")
-        if op == "CUSTOM" or code.CustomCode():
-            custom = (code.CustomCode() or b"").decode(errors="replace")
-            problems.append(f"custom op '{custom}' (Flex/Select-TF and custom ops are not in the "
-                            "plugin's builtin resolver)")
-        elif op not in KNOWN_OPS_2_9:
-            problems.append(f"op {op} is not known to the plugin's TFLite 2.9.1")
-        elif code.Version() > KNOWN_OPS_2_9[op]:
-            problems.append(f"op {op} version {code.Version()} is newer than TFLite 2.9.1 "
-                            f"supports (up to {KNOWN_OPS_2_9[op]})")
+    if _checksum_mismatch(data):
+        problems.append("the model's bytes differ from what ddspkit exported (checksum "
+                        "mismatch): the file is damaged; export or download it again")
+        return report
+    problems += check_constants(model)
+    _check_signature(model, problems)
+    _check_ops(model, report)
     report.metadata = _check_metadata(data, problems)
     export_time = report.metadata.get("export_time")
     for other, other_time in (other_export_times or {}).items():
         if export_time and other_time == export_time:
             problems.append(f"export_time {export_time} is also {other}'s: the plugin would "
                             "confuse the two models in a saved DAW session")
+    if run and not problems:
+        report.ran = run_check(data, problems)
     return report
+
+
+def _check_signature(model: TFLiteModel, problems: list[str]) -> None:
+    """Exactly the plugin's 3 inputs and 4 outputs, by name and size, float32."""
+    graph = model.subgraphs[0]
+    for kind, indices, expected in (("input", graph.inputs, INPUTS), ("output", graph.outputs, OUTPUTS)):
+        if len(indices) != len(expected):
+            problems.append(f"{len(indices)} {kind}s, the plugin needs exactly {len(expected)}")
+        seen = set()
+        for index in indices:
+            tensor = graph.tensors[index]
+            name, size = tensor.name, int(np.prod(tensor.shape)) if tensor.shape else 1
+            if name not in expected:
+                problems.append(f"{kind} '{name}' is not one of {', '.join(expected)}")
+            elif name in seen:
+                problems.append(f"{kind} '{name}' appears twice")
+            elif size != expected[name]:
+                problems.append(f"{kind} '{name}' holds {size} values, the plugin needs {expected[name]}")
+            if tensor.type != TensorType.FLOAT32:
+                problems.append(f"{kind} '{name}' is not float32")
+            seen.add(name)
+        for name in set(expected) - seen:
+            problems.append(f"missing {kind} '{name}'")
+
+
+def _check_ops(model: TFLiteModel, report: CheckReport) -> None:
+    """Only builtin ops, in versions the plugin's TFLite 2.9.1 registers."""
+    names = _op_names()
+    for code in model.operator_codes:
+        op = names.get(code.builtin_code, f"#{code.builtin_code}")
+        report.ops.append(f"{op} v{code.version}")
+        if op == "CUSTOM" or code.custom_code:
+            report.problems.append(f"custom op '{code.custom_code}' (Flex/Select-TF and custom "
+                                   "ops are not in the plugin's builtin resolver)")
+        elif op not in KNOWN_OPS_2_9:
+            report.problems.append(f"op {op} is not known to the plugin's TFLite 2.9.1")
+        elif code.version > KNOWN_OPS_2_9[op]:
+            report.problems.append(f"op {op} version {code.version} is newer than TFLite 2.9.1 "
+                                   f"supports (up to {KNOWN_OPS_2_9[op]})")
+
+
+# What a DDSP-VST decoder can output: exp_sigmoid bounds amplitude and noise to (0, 2], the
+# harmonic distribution sums to 1 (0 when every harmonic is above Nyquist), and a GRU's state
+# is a blend of tanh values, within [-1, 1]. A small tolerance covers float rounding.
+OUTPUT_BOUNDS = {"amplitude": (0.0, 2.0), "noise": (0.0, 2.0), "harmonics": (0.0, 1.0),
+                 "state": (-1.0, 1.0)}
+PROBE_TIMEOUT_S = 120
+
+
+def run_check(data: bytes, problems: list[str]) -> str:
+    """Run the model for some frames in a child process; add problems, return what was done.
+
+    A crash of the TFLite runtime (a damaged file can make it dereference garbage) ends the
+    child, not this process, and is reported as a problem. Without a TFLite runtime nothing
+    runs and the returned note says how to get one.
+    """
+    import subprocess
+    import sys
+
+    from ddspkit import tflite_probe
+
+    command = [sys.executable, "-I", tflite_probe.__file__]
+    try:
+        done = subprocess.run(command, input=data, capture_output=True, timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        problems.append(f"running {tflite_probe.PROBE_FRAMES} frames took over "
+                        f"{PROBE_TIMEOUT_S} s: the model hangs the TFLite runtime")
+        return "timed out"
+    if done.returncode == tflite_probe.EXIT_NO_RUNTIME:
+        return f"not run: no TFLite runtime ({VST_EXTRA_HINT})"
+    if done.returncode < 0:
+        problems.append(f"the TFLite runtime crashed running the model (signal {-done.returncode}): "
+                        "the file is damaged")
+        return "crashed"
+    try:
+        result = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        tail = done.stderr.decode(errors="replace").strip().splitlines()
+        problems.append(f"the TFLite runtime failed (exit {done.returncode}"
+                        f"{': ' + tail[-1] if tail else ''})")
+        return "failed"
+    if "error" in result:
+        problems.append(f"the TFLite runtime refuses the model: {result['error']}")
+        return "refused"
+    if result["nonfinite"]:
+        problems.append(f"its outputs hold {result['nonfinite']} NaN or infinite values over "
+                        f"{result['frames']} frames: it would play silence or noise")
+    for key, (low, high) in OUTPUT_BOUNDS.items():
+        got_low, got_high = result[key]
+        if got_low < low - 1e-4 or got_high > high + 1e-4:
+            problems.append(f"its {key} output ranges {got_low:.3g}..{got_high:.3g}, outside "
+                            f"{low:g}..{high:g}: not a working DDSP-VST decoder")
+    sums_low, sums_high = result["harmonic_sums"]
+    if sums_high > 1.0 + 1e-3:
+        problems.append(f"its harmonic distribution sums to up to {sums_high:.3g}, not 1")
+    return f"ran {result['frames']} frames in TFLite: outputs finite and in range"
 
 
 def _check_metadata(data: bytes, problems: list[str]) -> dict:
@@ -352,8 +430,8 @@ def _check_metadata(data: bytes, problems: list[str]) -> dict:
         problems.append("metadata.json is compressed; the plugin needs a stored (uncompressed) zip")
     try:
         metadata = json.loads(archive.read(info))
-    except (ValueError, zipfile.BadZipFile) as exc:
-        problems.append(f"metadata.json is not readable JSON ({exc})")
+    except (ValueError, zipfile.BadZipFile) as exc:  # bad JSON, or a CRC error: damage
+        problems.append(f"metadata.json is damaged or not JSON ({exc})")
         return {}
     for key, kind in REQUIRED_METADATA.items():
         value = metadata.get(key)
@@ -365,16 +443,19 @@ def _check_metadata(data: bytes, problems: list[str]) -> dict:
     return metadata
 
 
+def _checksum_mismatch(data: bytes) -> bool:
+    """True when a ddspkit export's flatbuffer no longer has the SHA-256 it was written with."""
+    metadata = read_vst_metadata(data)
+    n_bytes, digest = metadata.get("ddspkit_flatbuffer_bytes"), metadata.get("ddspkit_flatbuffer_sha256")
+    return (isinstance(n_bytes, int) and isinstance(digest, str)
+            and hashlib.sha256(data[:n_bytes]).hexdigest() != digest)
+
+
 def _interpreter_class():
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter  # older runtime, same API
-        except ImportError:
-            raise UserError("running .tflite models needs a TFLite runtime: "
-                            "pip install 'ddspkit[vst]' (ai-edge-litert)") from None
-    return Interpreter
+    interpreter = interpreter_class()
+    if interpreter is None:
+        raise UserError(f"running .tflite models needs a TFLite runtime: {VST_EXTRA_HINT}")
+    return interpreter
 
 
 class TFLiteDecoder(torch.nn.Module):
@@ -387,8 +468,12 @@ class TFLiteDecoder(torch.nn.Module):
     def __init__(self, data: bytes, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.interpreter = _interpreter_class()(model_content=data, num_threads=1)
-        self.interpreter.allocate_tensors()
+        try:
+            self.interpreter = _interpreter_class()(model_content=data, num_threads=1)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(f"the TFLite runtime refuses the model ({reason})") from None
         self.inputs = {d["name"]: d["index"] for d in self.interpreter.get_input_details()}
         self.outputs = {d["name"]: d["index"] for d in self.interpreter.get_output_details()}
 
@@ -441,15 +526,20 @@ def statistics_from_metadata(metadata: dict) -> DatasetStatistics | None:
     return None
 
 
-def read_vst_info(path: Path) -> ModelInfo:
-    """A ``.tflite`` model's name, statistics and provenance. Raises UserError if invalid."""
+def read_vst_info(path: Path, run: bool = False) -> ModelInfo:
+    """A ``.tflite`` model's name, statistics and provenance. Raises UserError if invalid.
+
+    ``run``: also run the model for some frames in a child process (:func:`run_check`)
+    before trusting it to an interpreter in this one.
+    """
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
-    report = check_vst(data, path)
+    report = check_vst(data, path, run=run)
     if not report.ok:
-        raise UserError(f"{path}: not a usable DDSP-VST model ({report.problems[0]})")
+        more = f" (and {len(report.problems) - 1} more problem(s))" if len(report.problems) > 1 else ""
+        raise UserError(f"{path}: not a usable DDSP-VST model: {report.problems[0]}{more}")
     meta = report.metadata
     provenance = {k: meta[k] for k in ("version", "export_time") if k in meta}
     provenance["format"] = "DDSP-VST .tflite"
@@ -465,9 +555,12 @@ def load_vst_model(path: Path) -> LoadedModel:
     The plugin has no learned room, so neither has the instrument. Files without ddspkit's
     statistics get auto-adjust statistics guessed from the plugin's range box.
     """
-    info = read_vst_info(path)
+    info = read_vst_info(path, run=True)
     instrument = Instrument(info.config)
-    instrument.decoder = TFLiteDecoder(Path(path).read_bytes(), info.config)
+    try:
+        instrument.decoder = TFLiteDecoder(Path(path).read_bytes(), info.config)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
     instrument.reverb = NoReverb()
     return LoadedModel(instrument, info)
 
@@ -500,7 +593,8 @@ def export_vst(loaded: LoadedModel, output: Path) -> tuple[Path, CheckReport]:
         raise UserError(f"{loaded.info.name}: the model has no dataset statistics to export")
     data = export_tflite_bytes(loaded.instrument.decoder, loaded.info.statistics, loaded.info.name)
     report = check_vst(data, output, export_times_in(output.parent, skip=output))
-    if not report.ok:  # a bug, never the user's: refuse to write a file the plugin rejects
-        raise RuntimeError(f"exported model fails the plugin's checks: {report.problems}")
+    if not report.ok:  # never write a file the plugin would reject or play as noise
+        raise UserError(f"{loaded.info.name}: the export fails the plugin's checks, nothing "
+                        f"written: {'; '.join(report.problems)}")
     atomic_write(output, lambda tmp: tmp.write_bytes(data))
     return output, report
