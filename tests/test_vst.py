@@ -104,8 +104,12 @@ def test_install_puts_model_in_plugin_folder_with_unique_export_times(tmp_path):
 
 
 def _toy_model(state_size: int = 512, names: dict[str, str] | None = None,
-               custom: str = "") -> bytes:
-    """A tiny graph with the plugin's interface, to feed the validator bad variants."""
+               custom: str = "", pad: int = 0) -> bytes:
+    """A tiny graph with the plugin's interface, to feed the validator bad variants.
+
+    ``pad`` bytes after the file identifier move the root table (every other offset is
+    relative), so the root offset, and the file's first byte, grow: a valid flatbuffer whose
+    first byte the plugin's text loader would mangle."""
     names = names or {}
     g = TFLiteGraph()
     f0 = g.input(names.get("call_f0_scaled:0", "call_f0_scaled:0"), [1])
@@ -122,7 +126,11 @@ def _toy_model(state_size: int = 512, names: dict[str, str] | None = None,
     meta = {"mean_min_pitch_note_hz": 100.0, "mean_max_pitch_note_hz": 400.0,
             "mean_min_power_note": -50.0, "mean_max_power_note": -10.0, "version": "t",
             "export_time": "2024-01-01T00:00:00"}
-    return vst.append_metadata_zip(g.to_bytes(), meta)
+    flatbuffer = g.to_bytes()
+    if pad:
+        root = int.from_bytes(flatbuffer[:4], "little") + pad
+        flatbuffer = root.to_bytes(4, "little") + flatbuffer[4:8] + bytes(pad) + flatbuffer[8:]
+    return vst.append_metadata_zip(flatbuffer, meta)
 
 
 def test_toy_model_is_valid():
@@ -134,7 +142,7 @@ def test_toy_model_is_valid():
     (_toy_model(state_size=256), "holds 256 values, the plugin needs 512"),
     (_toy_model(custom="FlexAudioSpectrogram"), "custom op 'FlexAudioSpectrogram'"),
     (_toy_model()[:-180], "no metadata zip"),
-    (b"\xefTFL3" + _toy_model()[5:], "first byte is 0xef"),
+    (_toy_model(pad=104), "first byte is 0x84"),
     (b"not a model at all", "not a TFLite flatbuffer"),
 ])
 def test_validator_rejects_what_the_plugin_rejects(data, fragment):

@@ -500,6 +500,152 @@ def import_cmd(
               f"--model {target.stem}")
 
 
+RATE_OPTION = typer.Option(48000, "--rate", help="The host's sample rate (Hz): 16000, 44100, 48000...")
+
+
+def _engine_options(pitch_shift: float, loudness_shift: float, auto: bool, reverb: bool) -> dict:
+    return dict(pitch_shift_semitones=pitch_shift, loudness_shift_db=loudness_shift,
+                auto_adjust=auto, reverb=reverb)
+
+
+@app.command("stream")
+@user_errors
+def stream_cmd(
+    input: Path = typer.Argument(..., help="Audio to morph, or a MIDI file to play."),
+    model: str = typer.Option(..., "--model", "-m", help="Model name or file."),
+    output: Path = typer.Option(..., "--output", "-o", help="What a listener hears (wav, flac...)."),
+    block: int = typer.Option(480, help="Samples per block, as a host's audio callback would give."),
+    rate: int = RATE_OPTION,
+    pitch_shift: float = typer.Option(0.0, help="Audio: extra pitch shift in semitones."),
+    loudness_shift: float = typer.Option(0.0, help="Audio: extra loudness shift in dB."),
+    auto: bool = typer.Option(True, help="Audio: auto-adjust octave and loudness while playing."),
+    reverb: bool = typer.Option(True, help="Apply the model's learned room."),
+    voices: int = typer.Option(8, help="MIDI: voice limit per channel."),
+    part: list[str] = typer.Option(None, help="MIDI: part (track) index or name; repeat for several."),
+    attack: float = EXPRESSION_OPTIONS["attack"], decay: float = EXPRESSION_OPTIONS["decay"],
+    sustain: float = EXPRESSION_OPTIONS["sustain"], release: float = EXPRESSION_OPTIONS["release"],
+    portamento: float = EXPRESSION_OPTIONS["portamento"],
+    vibrato: float = EXPRESSION_OPTIONS["vibrato"],
+    vibrato_rate: float = EXPRESSION_OPTIONS["vibrato_rate"],
+    vibrato_delay: float = EXPRESSION_OPTIONS["vibrato_delay"],
+):
+    """Run the live engine over a file, block by block, exactly as live; write what you'd hear.
+
+    Audio goes through the effect engine (pitch and loudness tracked on the stream), a MIDI
+    file through the synth engine. The output includes the engine's latency, printed in ms.
+    """
+    from ddspkit.api import load_model
+    from ddspkit.stream.files import MIDI_SUFFIXES, stream_file
+
+    start = time.perf_counter()
+    instrument = load_model(model, "cpu")
+    if input.suffix.lower() in MIDI_SUFFIXES:
+        options = dict(max_voices=voices, reverb=reverb, part_selection=part or None,
+                       expression=_expression(attack, decay, sustain, release, portamento, vibrato,
+                                              vibrato_rate, vibrato_delay))
+        mode = "synth"
+    else:
+        options = _engine_options(pitch_shift, loudness_shift, auto, reverb)
+        mode = "effect"
+    _check_rate(rate)
+    result = stream_file(input, output, instrument, block_samples=block, sample_rate_hz=rate,
+                         **options)
+    seconds = len(result.audio) / rate
+    out.print(f"{input.name} -> {output} ({seconds:.1f} s at {rate} Hz, {instrument.name}, {mode} "
+              f"mode, {result.n_blocks} blocks of {block}) in {time.perf_counter() - start:.1f} s")
+    out.print(f"latency {1000 * result.latency_samples / rate:.2f} ms ({result.latency_samples} "
+              "samples), included in the output")
+
+
+def _check_rate(rate: int) -> None:
+    if not 8000 <= rate <= 192000:
+        raise UserError(f"--rate {rate}: choose a sample rate between 8000 and 192000 Hz")
+
+
+@app.command("live")
+@user_errors
+def live_cmd(
+    model: str = typer.Option(None, "--model", "-m", help="Model name or file."),
+    midi: bool = typer.Option(False, "--midi", help="Play from a MIDI keyboard instead of the "
+                              "microphone."),
+    midi_port: str = typer.Option(None, "--midi-port", help="MIDI input port (name or part of it; "
+                                  "default: the first)."),
+    input_device: str = typer.Option(None, help="Audio input device (number or part of its name)."),
+    output_device: str = typer.Option(None, help="Audio output device (number or part of its name)."),
+    list_devices: bool = typer.Option(False, "--list-devices", help="List audio devices and MIDI "
+                                      "inputs, then exit."),
+    block: int = typer.Option(128, help="Audio block size in samples (smaller: less latency)."),
+    rate: int = RATE_OPTION,
+    slack_ms: float = typer.Option(10.0, help="Time the worker has to compute, added to the "
+                                   "latency (raise it if you hear dropouts)."),
+    pitch_shift: float = typer.Option(0.0, help="Pitch shift in semitones (audio input)."),
+    loudness_shift: float = typer.Option(0.0, help="Loudness shift in dB (audio input)."),
+    auto: bool = typer.Option(True, help="Auto-adjust octave and loudness while playing."),
+    reverb: bool = typer.Option(True, help="Apply the model's learned room."),
+    voices: int = typer.Option(8, help="MIDI: voice limit per channel."),
+    seconds: float = typer.Option(None, help="Stop after this long (default: Ctrl-C)."),
+):
+    """Play an instrument live: microphone -> speakers, or with --midi a MIDI keyboard.
+
+    Needs the optional extra: pip install 'ddspkit[live]' (sounddevice, mido, python-rtmidi)
+    and PortAudio (libportaudio2 on Debian/Ubuntu; PipeWire and JACK work through it).
+    """
+    from ddspkit.stream import live
+
+    if list_devices:
+        _print_devices(live)
+        return
+    if model is None:
+        raise UserError("--model/-m is required (or --list-devices)")
+    _check_rate(rate)
+    devices = live.audio_devices()
+    chosen_in = None if midi else live.choose_device(devices, input_device, "input")
+    chosen_out = live.choose_device(devices, output_device, "output")
+    midi_input = live.MidiInput(midi_port) if midi else None
+    engine = _live_engine(model, rate, midi, voices, _engine_options(pitch_shift, loudness_shift,
+                                                                     auto, reverb))
+    slack = max(block, int(round(slack_ms / 1000 * rate)))
+    total_ms = 1000 * (engine.latency_samples + slack) / rate
+    source = f"MIDI from {midi_input.name}" if midi_input else "microphone"
+    out.print(f"playing {engine_name(model)} live ({source}, {rate} Hz, blocks of {block}): "
+              f"latency {engine.latency_ms:.1f} ms engine + {1000 * slack / rate:.1f} ms slack "
+              f"= {total_ms:.1f} ms, plus the sound card's buffers. Ctrl-C stops.")
+    deadline = None if seconds is None else time.perf_counter() + seconds
+    stats = live.run_live(engine, block_samples=block, slack_samples=slack, input_device=chosen_in,
+                          output_device=chosen_out, midi=midi_input,
+                          should_stop=lambda: deadline is not None and time.perf_counter() > deadline)
+    out.print(f"stopped: {stats.blocks} blocks, {stats.underruns} dropouts, slowest block "
+              f"{stats.worst_block_ms:.1f} ms")
+
+
+def engine_name(model: str) -> str:
+    return Path(model).stem if ("/" in model or "\\" in model) else model
+
+
+def _live_engine(model: str, rate: int, midi: bool, voices: int, options: dict):
+    from ddspkit.api import load_model
+    from ddspkit.stream import EffectEngine, SynthEngine
+
+    loaded = load_model(model, "cpu")
+    if midi:
+        return SynthEngine(loaded, rate, max_voices=voices, reverb=options["reverb"])
+    return EffectEngine(loaded, rate, **options)
+
+
+def _print_devices(live) -> None:
+    table = terminal.table("#", "audio device", "inputs", "outputs", "default rate")
+    for d in live.audio_devices():
+        table.add_row(str(d["index"]), d["name"], str(d["max_input_channels"]),
+                      str(d["max_output_channels"]), f"{d['default_samplerate']:.0f} Hz")
+    out.print(table)
+    try:
+        names = live.midi_input_names()
+    except UserError as exc:
+        terminal.warning(str(exc))
+        return
+    out.print("MIDI inputs: " + (", ".join(names) if names else "none"))
+
+
 @app.command("demo")
 @user_errors
 def demo_cmd(

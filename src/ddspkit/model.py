@@ -16,7 +16,7 @@ from torch import nn
 from ddspkit.config import ModelConfig
 from ddspkit.core import exp_sigmoid, scale_f0, scale_power, unscale_f0
 from ddspkit.effects import FilteredNoiseReverb
-from ddspkit.synths import filtered_noise, harmonic_synth
+from ddspkit.synths import filtered_noise, frame_noise, harmonic_synth
 
 PREROLL_FRAMES = 25  # 0.5 s of silence primes the GRU before a performance
 
@@ -163,16 +163,26 @@ class Instrument(nn.Module):
         reverb: bool = True,
         chunk_frames: int = 1500,
         seed: int = 0,
+        first_frame: int = 0,
     ) -> torch.Tensor:
         """Inference path for long inputs: [F] features -> [T] audio, synthesized in chunks.
 
         The decoder runs over the whole sequence (its GRU carries the performance's context);
         synthesis runs in chunks of ``chunk_frames`` with the oscillator phase carried across,
-        which keeps memory flat for inputs of any length.
+        which keeps memory flat for inputs of any length. The noise of frame i is
+        ``frame_noise(seed, first_frame + i)``, so any chunking, and the streaming engine
+        running frame by frame, give the same audio. ``seed`` also draws the room.
         """
-        hop = self.config.hop_samples
         controls, _ = self.controls(f0_hz[None], power_db[None])
-        generator = torch.Generator(device=f0_hz.device).manual_seed(seed)
+        audio = self.synthesize_chunked(controls, f0_hz, n_samples, chunk_frames, seed, first_frame)
+        if reverb:
+            audio = self.reverb(audio, torch.Generator(device=f0_hz.device).manual_seed(seed))
+        return audio[0]
+
+    def synthesize_chunked(self, controls: Controls, f0_hz: torch.Tensor, n_samples: int,
+                           chunk_frames: int, seed: int, first_frame: int) -> torch.Tensor:
+        """Dry audio [1, T] from [1, F] controls and [F] f0, ``chunk_frames`` at a time."""
+        hop = self.config.hop_samples
         pieces, phase = [], None
         n_frames = f0_hz.shape[0]
         margin = 2  # frames either side, so that noise filter tails cross chunk edges
@@ -180,22 +190,15 @@ class Instrument(nn.Module):
             length = min(chunk_frames * hop, n_samples - start)
             first = start // hop
             lo, hi = max(first - margin, 0), min(first + chunk_frames + margin + 1, n_frames)
-            sub = Controls(
-                controls.amplitude[:, first:hi],
-                controls.harmonic_distribution[:, first:hi],
-                controls.noise_magnitudes[:, first:hi],
-            )
             harmonic, phase = harmonic_synth(
-                f0_hz[None, first:hi], sub.amplitude, sub.harmonic_distribution, length,
+                f0_hz[None, first:hi], controls.amplitude[:, first:hi],
+                controls.harmonic_distribution[:, first:hi], length,
                 self.config.sample_rate_hz, hop, phase,
             )
-            noise_span = (hi - lo) * hop
             noise = filtered_noise(
-                controls.noise_magnitudes[:, lo:hi], noise_span, hop, generator
+                controls.noise_magnitudes[:, lo:hi], (hi - lo) * hop, hop,
+                noise=frame_noise(seed, first_frame + lo, hi - lo, hop, f0_hz.device),
             )
             offset = (first - lo) * hop
             pieces.append(harmonic + noise[:, offset : offset + length])
-        audio = torch.cat(pieces, dim=-1)
-        if reverb:
-            audio = self.reverb(audio, generator)
-        return audio[0]
+        return torch.cat(pieces, dim=-1)

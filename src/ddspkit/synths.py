@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -99,11 +100,55 @@ def noise_impulse_responses(noise_magnitudes: torch.Tensor) -> torch.Tensor:
     return ir * window
 
 
+def frame_noise(seed: int, first_frame: int, n_frames: int, hop_samples: int = HOP_SAMPLES,
+                device: torch.device | str = "cpu") -> torch.Tensor:
+    """White noise, uniform in [-1, 1), for frames ``first_frame .. first_frame + n_frames``.
+
+    Sample j of frame i is a pure function of (seed, i, j) (a splitmix64 hash of its index):
+    rendering a file in chunks of any size, or a stream frame by frame, draws the same noise,
+    so the two give the same audio. Training draws from a torch generator instead.
+
+    Returns:
+        [1, n_frames, hop_samples] float32.
+    """
+    index = np.arange(first_frame * hop_samples, (first_frame + n_frames) * hop_samples,
+                      dtype=np.uint64)
+    z = index + np.uint64((seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64)  # wraps: no warning
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    uniform = (z >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-23) - np.float32(1.0)
+    return torch.from_numpy(uniform.reshape(1, n_frames, hop_samples)).to(device)
+
+
+def filtered_noise_blocks(noise_magnitudes: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Each frame's hop of white noise convolved with that frame's filter.
+
+    Args:
+        noise_magnitudes: [B, F, N] linear band magnitudes.
+        noise: [B, F, hop] white noise.
+    Returns:
+        [B, F, hop + 2 (N - 1) - 1] blocks; block i belongs at sample i * hop minus
+        :func:`noise_block_offset` of the output (see :func:`filtered_noise`).
+    """
+    ir = noise_impulse_responses(noise_magnitudes)  # [B, F, L]
+    block = noise.shape[-1] + ir.shape[-1] - 1
+    n_fft = 1 << (block - 1).bit_length()
+    return torch.fft.irfft(torch.fft.rfft(noise, n_fft) * torch.fft.rfft(ir, n_fft), n_fft)[..., :block]
+
+
+def noise_block_offset(n_bands: int, hop_samples: int = HOP_SAMPLES) -> int:
+    """How many samples before frame i's time (i * hop) its filtered block starts: half a hop
+    (the hop is centred on the frame) plus the zero-phase filter's delay, N - 1 taps."""
+    return hop_samples // 2 + (n_bands - 1)
+
+
 def filtered_noise(
     noise_magnitudes: torch.Tensor,
     n_samples: int,
     hop_samples: int = HOP_SAMPLES,
     generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Uniform white noise in [-1, 1] shaped by a time-varying FIR filter, one per frame.
 
@@ -114,27 +159,23 @@ def filtered_noise(
         noise_magnitudes: [B, F, N] linear band magnitudes (65 bands: 0 to 8 kHz).
         n_samples: output length T (at most F * hop_samples).
         generator: random generator for reproducible noise (training resumes exactly).
+        noise: [B, F, hop] white noise to filter instead of drawing it (see frame_noise).
     Returns:
         [B, T] audio.
     """
-    batch, n_frames, _ = noise_magnitudes.shape
-    ir = noise_impulse_responses(noise_magnitudes)  # [B, F, L]
-    n_taps = ir.shape[-1]
-    noise = torch.rand(
-        batch, n_frames, hop_samples, generator=generator, device=ir.device, dtype=ir.dtype
-    ) * 2.0 - 1.0
-    block = hop_samples + n_taps - 1
-    n_fft = 1 << (block - 1).bit_length()
-    filtered = torch.fft.irfft(
-        torch.fft.rfft(noise, n_fft) * torch.fft.rfft(ir, n_fft), n_fft
-    )[..., :block]  # [B, F, block]
+    batch, n_frames, n_bands = noise_magnitudes.shape
+    if noise is None:
+        noise = torch.rand(batch, n_frames, hop_samples, generator=generator,
+                           device=noise_magnitudes.device, dtype=noise_magnitudes.dtype) * 2.0 - 1.0
+    filtered = filtered_noise_blocks(noise_magnitudes, noise)  # [B, F, block]
+    block = filtered.shape[-1]
     total = (n_frames - 1) * hop_samples + block
     audio = F.fold(
         filtered.transpose(1, 2), output_size=(1, total), kernel_size=(1, block),
         stride=(1, hop_samples),
     ).reshape(batch, total)
     # Frame i's hop starts at i * hop; centre it on i * hop and undo the filter delay.
-    start = hop_samples // 2 + n_taps // 2
+    start = noise_block_offset(n_bands, hop_samples)
     audio = audio[:, start : start + n_samples]
     if audio.shape[-1] < n_samples:
         audio = F.pad(audio, (0, n_samples - audio.shape[-1]))

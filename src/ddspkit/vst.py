@@ -297,14 +297,14 @@ def check_vst(data: bytes, path: Path | str = "<memory>",
     if not data:
         problems.append("the file is empty")
         return report
+    try:
+        model = read_tflite(data)
+    except DamagedModel as exc:  # nothing else can be checked: one problem says it all
+        problems.append(str(exc))
+        return report
     if not (0 < data[0] < 0x80):
         problems.append(f"first byte is 0x{data[0]:02x}: the plugin reads models as text and "
                         "needs a small non-zero ASCII value there")
-    try:
-        model = read_tflite(data)
-    except DamagedModel as exc:
-        problems.append(str(exc))
-        return report
     if _checksum_mismatch(data):
         problems.append("the model's bytes differ from what ddspkit exported (checksum "
                         "mismatch): the file is damaged; export or download it again")

@@ -1,0 +1,308 @@
+"""Streaming engines: audio in -> instrument out (effect), MIDI in -> instrument out (synth).
+
+Both take blocks of any size at the host's rate and return blocks of the same size, and hold
+all their state (GRU states, oscillator phases, noise-filter tails, resampler and tracker
+buffers, the room's convolution history). Inside, everything runs on the model's own grid:
+16 kHz, one frame every 320 samples (20 ms), exactly as the offline path.
+
+Latency (:attr:`StreamEngine.latency_samples`, exact): the output is what the offline
+rendering of the same frames sounds like, delayed by that many samples. It is the sum of
+
+- effect mode: the tracker's lookahead (10 ms), one frame (each hop ramps from a frame to the
+  next: the next must be known) and the two resamplers (about 0.6 ms each way; none at
+  16 kHz): 31.5 ms at 48 kHz, 30 ms at 16 kHz;
+- synth mode: the output resampler only. A frame shows the notes at its own time and sounds
+  during the hop that follows it, exactly as ``ddspkit render`` plays a file, so MIDI needs
+  no lookahead; like ``render``, a note-on takes effect at the next 20 ms frame.
+
+A block's compute time is not in the latency: the caller processes a block within the
+block's duration (``ddspkit live`` does it off the audio thread, see :mod:`ddspkit.stream.live`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ddspkit.config import DB_RANGE, HOP_SAMPLES, SAMPLE_RATE_HZ
+from ddspkit.midi import Expression, on_model_grid
+from ddspkit.stream.adjust import OnlineAdjuster
+from ddspkit.stream.resample import StreamResampler
+from ddspkit.stream.reverb import StreamReverb
+from ddspkit.stream.tracker import StreamTracker, TrackerSettings
+from ddspkit.stream.voices import VoiceBank
+
+MIN_BLOCK, MAX_BLOCK = 1, 1 << 16
+LIMIT_FROM = 0.9  # a soft limiter takes over above this: the output never exceeds 0 dBFS
+
+
+def soft_limit(audio: np.ndarray) -> np.ndarray:
+    """Unchanged below LIMIT_FROM; above, bent smoothly towards 1.0, which it never reaches."""
+    magnitude = np.abs(audio)
+    over = magnitude > LIMIT_FROM
+    if not over.any():
+        return audio
+    head = 1.0 - LIMIT_FROM
+    bent = LIMIT_FROM + head * np.tanh((magnitude - LIMIT_FROM) / head)
+    return np.where(over, np.sign(audio) * bent, audio).astype(np.float32)
+
+
+class _OutputStage:
+    """16 kHz hops (in order, from model time 0) -> room -> host rate -> FIFO delayed by L."""
+
+    def __init__(self, instrument, sample_rate_hz: int, latency_samples: int, reverb: bool) -> None:
+        self.room = StreamReverb.for_instrument(instrument) if reverb else None
+        self.up = StreamResampler(SAMPLE_RATE_HZ, sample_rate_hz)
+        self.fifo = np.zeros(latency_samples, np.float32)
+        self.underruns = 0
+
+    def add_hop(self, dry_16k: np.ndarray) -> None:
+        hop = self.room.process(dry_16k) if self.room is not None else dry_16k
+        self.up.push(hop)
+        self.fifo = np.concatenate([self.fifo, self.up.pull(self.up.available())])
+
+    def pull(self, n: int) -> np.ndarray:
+        out = self.fifo[:n]
+        self.fifo = self.fifo[n:]
+        if len(out) < n:  # never happens when the latency is right; counted for the tests
+            self.underruns += 1
+            out = np.concatenate([out, np.zeros(n - len(out), np.float32)])
+        return soft_limit(out)
+
+
+class StreamEngine:
+    """What both engines share: the host rate, the declared latency, blocks in and out."""
+
+    sample_rate_hz: int
+    latency_samples: int
+    frame_index: int  # frames computed so far (frame k is at 16 kHz sample k * 320)
+
+    @property
+    def latency_ms(self) -> float:
+        return 1000.0 * self.latency_samples / self.sample_rate_hz
+
+    @property
+    def underruns(self) -> int:
+        return self._output.underruns
+
+    def _check_block(self, block: np.ndarray) -> np.ndarray:
+        block = np.asarray(block, np.float32).reshape(-1)
+        if not MIN_BLOCK <= len(block) <= MAX_BLOCK:
+            raise ValueError(f"blocks hold {MIN_BLOCK} to {MAX_BLOCK} samples, not {len(block)}")
+        return block
+
+
+def _up_outputs_ready(up: StreamResampler, synth_end_16k: int) -> int:
+    """How many host-rate samples the output resampler can give from ``synth_end_16k`` samples."""
+    return max(0, ((synth_end_16k - up.half_width) * up.step_den - 1) // up.step_num + 1)
+
+
+def _latency(sample_rate_hz: int, frame_ready_at, synth_end_after) -> int:
+    """The smallest output delay that never starves: max over block ends n of n minus the
+    host samples that can be output from the frames ready by n. ``frame_ready_at(k)``: the
+    host input end needed for frame k; ``synth_end_after(k)``: 16 kHz samples synthesized
+    once frame k is done. The grid repeats every frame; two frames of block ends suffice."""
+    up = StreamResampler(SAMPLE_RATE_HZ, sample_rate_hz)
+    period = HOP_SAMPLES * sample_rate_hz // SAMPLE_RATE_HZ
+    start = 20 * period  # away from the start-up
+    k = 0
+    worst = 0
+    for n in range(start, start + 2 * period + 1):
+        while frame_ready_at(k + 1) <= n:
+            k += 1
+        worst = max(worst, n - _up_outputs_ready(up, synth_end_after(k)))
+    return worst
+
+
+class EffectEngine(StreamEngine):
+    """Audio in -> the instrument playing it, block by block (timbre transfer, live).
+
+    Pitch and power are tracked on the stream (:class:`StreamTracker`), adjusted into the
+    model's range as offline transfer does (:class:`OnlineAdjuster`: octave, loudness
+    quantiles, manual shifts that may change while playing) and played by one voice.
+    """
+
+    def __init__(self, model, sample_rate_hz: int = 48000, *, reverb: bool = True,
+                 auto_adjust: bool = True, pitch_shift_semitones: float = 0.0,
+                 loudness_shift_db: float = 0.0, tracker: TrackerSettings | None = None) -> None:
+        instrument, statistics = _instrument_and_statistics(model)
+        self.sample_rate_hz = sample_rate_hz
+        self.tracker = StreamTracker(tracker, initial_f0_hz=_mean_f0_hz(statistics))
+        self.adjuster = OnlineAdjuster(statistics, auto_adjust, pitch_shift_semitones,
+                                       loudness_shift_db)
+        self.down = StreamResampler(sample_rate_hz, SAMPLE_RATE_HZ)
+        self.voices = VoiceBank(instrument, 1)
+        self.frame_index = 0
+        lookahead = self.tracker.settings.lookahead_samples
+        down = self.down
+
+        def frame_ready_at(k: int) -> int:  # host input end for 16 kHz samples < k*hop + lookahead
+            last = k * HOP_SAMPLES + lookahead - 1
+            return (last * down.step_num) // down.step_den + down.half_width + 1
+
+        self.latency_samples = _latency(sample_rate_hz, frame_ready_at, lambda k: k * HOP_SAMPLES)
+        self._output = _OutputStage(instrument, sample_rate_hz, self.latency_samples, reverb)
+        self.features: list[tuple[float, float]] = []  # (f0_hz, power_db) fed per frame
+
+    def set_pitch_shift(self, semitones: float) -> None:
+        self.adjuster.pitch_shift_semitones = float(semitones)
+
+    def set_loudness_shift(self, db: float) -> None:
+        self.adjuster.loudness_shift_db = float(db)
+
+    def set_auto_adjust(self, on: bool) -> None:
+        self.adjuster.auto = bool(on)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """[n] input samples at the host rate -> [n] output samples (float32, within +-1)."""
+        block = self._check_block(block)
+        self.down.push(np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0))
+        self.tracker.push(self.down.pull(self.down.available()))
+        while self.tracker.ready():
+            self._frame()
+        return self._output.pull(len(block))
+
+    def _frame(self) -> None:
+        frame = self.tracker.next_frame()
+        f0_hz, power_db = self.adjuster(frame)
+        if self.frame_index == 0:
+            self.voices.start(f0_hz, seed=0, first_noise_frame=0)
+        audio, sounding = self.voices.step(np.array([f0_hz]), np.array([power_db]))
+        self.features.append((f0_hz, power_db))
+        self.frame_index += 1
+        if sounding[0]:
+            self._output.add_hop(_finite(audio[0].numpy()))
+
+
+@dataclass
+class _Voice:
+    """One voice of a part: the notes it played (``end_s`` inf while held) and its row in
+    the bank (-1 until its first frame starts it)."""
+
+    notes: list
+    row: int = -1
+    sustained: bool = False  # its last note's key is up but the pedal holds it
+
+
+class SynthEngine(StreamEngine):
+    """Timestamped MIDI in -> the instrument playing it, block by block.
+
+    The note-to-control mapping is ``render``'s (:func:`ddspkit.midi.note_frame_values`,
+    velocity x CC11 x CC7 into the model's range, pitch bend with RPN bend range, sustain
+    pedal, ADSR, vibrato, portamento), voices are allocated as ``render`` allocates them
+    (nearest free voice, oldest stolen past ``max_voices`` per channel), channel 10 (drums)
+    is ignored. Messages are ``mido`` messages, or anything with the same attributes.
+    """
+
+    def __init__(self, model, sample_rate_hz: int = 48000, *, max_voices: int = 8,
+                 expression: Expression | None = None, reverb: bool = True,
+                 channels: Iterable[int] | None = None) -> None:
+        from ddspkit.stream.notes import PartState
+
+        instrument, self.statistics = _instrument_and_statistics(model)
+        self.sample_rate_hz = sample_rate_hz
+        self.expression = expression or Expression()
+        self.max_voices = max_voices
+        self.voices = VoiceBank(instrument, max_voices * 16)
+        self.channels = set(range(16)) - {9} if channels is None else set(channels)
+        self.parts: dict[int, PartState] = {}
+        self._part_order: list[int] = []
+        self._new_part = PartState
+        self.frame_index = 0
+        self.samples_in = 0  # host samples received so far
+        self._pending: list[tuple[int, int, object]] = []  # (host sample, order, message)
+        ratio = sample_rate_hz / SAMPLE_RATE_HZ
+        self._frame_host = [0]
+
+        def frame_ready_at(k: int) -> int:
+            # Events are placed on the model's 16 kHz grid (midi.on_model_grid): every host
+            # sample that rounds to the frame's time or before must be known.
+            return int(np.ceil((k * HOP_SAMPLES + 0.5) * ratio - 1e-9))
+
+        self._ready_at = frame_ready_at
+        self.latency_samples = _latency(sample_rate_hz, frame_ready_at,
+                                        lambda k: (k + 1) * HOP_SAMPLES)
+        self._output = _OutputStage(instrument, sample_rate_hz, self.latency_samples, reverb)
+
+    def process(self, block: np.ndarray | int, events: Iterable[tuple[int, object]] = ()) -> np.ndarray:
+        """``events``: (sample offset in this block, message); returns the block's output.
+
+        ``block`` may be the number of samples (a synth has no audio input) or an array
+        whose length is used.
+        """
+        n = int(block) if np.isscalar(block) else len(self._check_block(block))
+        if not MIN_BLOCK <= n <= MAX_BLOCK:
+            raise ValueError(f"blocks hold {MIN_BLOCK} to {MAX_BLOCK} samples, not {n}")
+        for offset, message in events:
+            if not 0 <= offset < n:
+                raise ValueError(f"event offset {offset} is outside the block of {n} samples")
+            self._pending.append((self.samples_in + int(offset), _event_order(message), message))
+        self._pending.sort(key=lambda item: (item[0], item[1]))
+        self.samples_in += n
+        while self._ready_at(self.frame_index) <= self.samples_in:
+            self._frame()
+        return self._output.pull(n)
+
+    def _frame(self) -> None:
+        k = self.frame_index
+        frame_time_s = k * HOP_SAMPLES / SAMPLE_RATE_HZ
+        while self._pending and on_model_grid(self._pending[0][0] / self.sample_rate_hz) <= frame_time_s:
+            at, _, message = self._pending.pop(0)
+            self._apply(on_model_grid(at / self.sample_rate_hz), message)
+        rows, f0s, powers = [], [], []
+        for part in (self.parts[c] for c in self._part_order):
+            for voice, f0_hz, power_db in part.frame_values(k, self.statistics, self.expression):
+                if voice.row < 0:
+                    voice.row = self.voices.start(f0_hz, seed=voice.seed, first_noise_frame=k,
+                                                  silent_first_frame=True)
+                rows.append(voice.row)
+                f0s.append(f0_hz)
+                powers.append(power_db)
+        mix = np.zeros(HOP_SAMPLES, np.float32)
+        if self.voices.n_voices:
+            f0_rows = np.zeros(self.voices.n_voices, np.float32)
+            power_rows = np.full(self.voices.n_voices, -DB_RANGE, np.float32)
+            f0_rows[rows], power_rows[rows] = f0s, powers
+            audio, sounding = self.voices.step(f0_rows, power_rows)
+            mix = _finite(audio[torch.from_numpy(sounding)].sum(dim=0).numpy())
+        self.frame_index += 1
+        self._output.add_hop(mix)
+
+    def _apply(self, time_s: float, message) -> None:
+        channel = getattr(message, "channel", 0)
+        if channel not in self.channels:
+            return
+        if channel not in self.parts:
+            self.parts[channel] = self._new_part(len(self._part_order), self.max_voices)
+            self._part_order.append(channel)
+        self.parts[channel].apply(time_s, message)
+
+
+def _event_order(message) -> int:
+    """At one instant: controllers (the pedal), then note-offs, then note-ons, the higher
+    first (as ``render`` sees a file: the pedal's state at a note-off counts, and chords
+    are allocated from the top, as allocate_voices does)."""
+    kind = getattr(message, "type", "")
+    if kind == "note_on" and getattr(message, "velocity", 0) > 0:
+        return 2 + 127 - getattr(message, "note", 0)
+    return 1 if kind in ("note_on", "note_off") else 0
+
+
+def _finite(audio: np.ndarray) -> np.ndarray:
+    """Never let a NaN out: a non-finite hop becomes silence."""
+    return audio if np.isfinite(audio).all() else np.zeros_like(audio)
+
+
+def _instrument_and_statistics(model):
+    """(Instrument in eval mode on the CPU, DatasetStatistics) of an api.Model or LoadedModel."""
+    instrument = model.instrument.cpu().eval()
+    return instrument, model.info.statistics
+
+
+def _mean_f0_hz(statistics) -> float:
+    from ddspkit.core import midi_to_hz
+
+    return float(midi_to_hz(statistics.mean_pitch_midi)) if statistics is not None else 220.0

@@ -1,0 +1,187 @@
+"""`ddspkit live` on fake devices: the audio callback never computes, the sound is the stream's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import mido
+import numpy as np
+import pytest
+
+import ddspkit
+from ddspkit.audio import resample
+from ddspkit.demo import sung_phrase
+from ddspkit.errors import UserError
+from ddspkit.stream import EffectEngine, SynthEngine
+from ddspkit.stream.live import LiveRunner, MidiInput, RingBuffer, choose_device, run_live
+from test_cli import assert_one_line_error
+
+RATE = 48000
+BLOCK = 256
+
+
+class FakeStream:
+    """A sound card in a thread: calls the callback every block, at real-time pace."""
+
+    def __init__(self, backend, callback, blocksize, samplerate, channels, **_options):
+        self.backend, self.callback, self.block = backend, callback, blocksize
+        self.rate = samplerate
+        self.inputs = channels if isinstance(channels, int) else channels[0]
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self):
+        source = self.backend.input
+        start = time.perf_counter()
+        for i in range(len(source) // self.block):
+            if self._stop.is_set():
+                return
+            indata = source[i * self.block : (i + 1) * self.block, None]
+            outdata = np.zeros((self.block, 1), np.float32)
+            self.callback(indata, outdata, self.block, None, None)
+            self.backend.output.append(outdata[:, 0].copy())
+            wait = start + (i + 1) * self.block / self.rate - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        self.backend.done.set()
+
+
+class FakeSoundDevice:
+    """The slice of sounddevice that ddspkit uses, with one duplex device."""
+
+    def __init__(self, input_audio: np.ndarray):
+        self.input = input_audio.astype(np.float32)
+        self.output: list[np.ndarray] = []
+        self.done = threading.Event()
+
+    def query_devices(self):
+        return [{"name": "Fake duplex [USB]", "max_input_channels": 1, "max_output_channels": 2,
+                 "default_samplerate": 48000.0}]
+
+    def Stream(self, **options):  # noqa: N802  (sounddevice's names)
+        return FakeStream(self, **options)
+
+    def OutputStream(self, **options):  # noqa: N802
+        return FakeStream(self, **options)
+
+
+@pytest.fixture(scope="module")
+def cello():
+    return ddspkit.load_model("Cello", "cpu")
+
+
+def test_ring_buffer_wraps_and_never_overfills():
+    ring = RingBuffer(8)
+    assert ring.write(np.arange(5, dtype=np.float32)) == 5
+    out = np.zeros(3, np.float32)
+    assert ring.read_into(out) == 3 and out.tolist() == [0, 1, 2]
+    assert ring.write(np.arange(5, 12, dtype=np.float32)) == 6  # 2 left + 6 free = 8: full
+    out = np.zeros(10, np.float32)
+    assert ring.read_into(out) == 8 and out[:8].tolist() == [3, 4, 5, 6, 7, 8, 9, 10]
+
+
+@pytest.mark.slow
+def test_live_effect_sounds_like_the_stream_and_never_drops(cello):
+    phrase = resample(sung_phrase()[: 3 * 16000], 16000, RATE)
+    device = FakeSoundDevice(np.concatenate([phrase, np.zeros(RATE, np.float32)]))
+    engine = EffectEngine(cello, RATE)
+    slack = int(0.1 * RATE)  # generous: a loaded CI machine must not drop a block
+    stats = run_live(engine, block_samples=BLOCK, slack_samples=slack, input_device=None,
+                     output_device=None, midi=None, backend=device, should_stop=device.done.is_set)
+    heard = np.concatenate(device.output)
+    assert stats.underruns == 0 and stats.blocks == len(device.output)
+    # What the player hears is the offline stream, the slack later.
+    reference = EffectEngine(cello, RATE)
+    expected = np.concatenate([reference.process(device.input[i : i + BLOCK])
+                               for i in range(0, len(heard) - slack, BLOCK)])
+    np.testing.assert_allclose(heard[slack:], expected[: len(heard) - slack], atol=1e-6)
+    assert np.sqrt(np.mean(heard**2)) > 0.01  # it played
+
+
+@pytest.mark.slow
+def test_live_midi_keyboard_plays_notes_on_pitch(cello):
+    from ddspkit.features import extract_features
+
+    device = FakeSoundDevice(np.zeros(2 * RATE, np.float32))
+    keyboard: dict = {}
+
+    class FakePort:
+        def close(self):
+            keyboard["closed"] = True
+
+    def open_port(receive):
+        keyboard["send"] = receive
+        return FakePort()
+
+    midi = MidiInput("Fake keys", open_port=open_port)
+
+    def play():
+        time.sleep(0.2)
+        keyboard["send"](mido.Message("note_on", note=57, velocity=100))
+        time.sleep(1.0)
+        keyboard["send"](mido.Message("note_off", note=57))
+
+    player = threading.Thread(target=play)
+    player.start()
+    engine = SynthEngine(cello, RATE)
+    stats = run_live(engine, block_samples=BLOCK, slack_samples=int(0.05 * RATE), input_device=None,
+                     output_device=None, midi=midi, backend=device, should_stop=device.done.is_set)
+    player.join()
+    heard = np.concatenate(device.output)
+    assert stats.underruns == 0 and keyboard.get("closed")
+    features = extract_features(resample(heard, RATE, 16000))
+    sounding = features.voiced & (features.power_db > -50)
+    assert 0.7 < sounding.sum() / 50 < 1.4  # about the second the key was held
+    error_cents = 1200 * np.log2(np.median(features.f0_hz[sounding]) / 220.0)
+    assert abs(error_cents) < 20
+
+
+def test_runner_never_blocks_the_callback_when_the_worker_is_late(cello):
+    class SlowEngine:
+        sample_rate_hz, latency_samples = RATE, 0
+
+        def process(self, block):
+            time.sleep(0.05)
+            return block
+
+    runner = LiveRunner(SlowEngine(), BLOCK, slack_samples=BLOCK)
+    runner.start()
+    try:
+        out = np.zeros((BLOCK, 1), np.float32)
+        start = time.perf_counter()
+        for _ in range(5):
+            runner.callback(np.ones((BLOCK, 1), np.float32), out, BLOCK)
+        assert time.perf_counter() - start < 0.02  # five callbacks, no waiting on the worker
+        assert runner.stats.underruns >= 3  # silence played instead
+    finally:
+        runner.stop()
+
+
+def test_device_choice_by_number_name_and_default():
+    devices = [dict(d, index=i) for i, d in enumerate(
+        [{"name": "Built-in Mic", "max_input_channels": 2, "max_output_channels": 0},
+         {"name": "Speakers", "max_input_channels": 0, "max_output_channels": 2}])]
+    assert choose_device(devices, None, "input") is None
+    assert choose_device(devices, "mic", "input") == 0 and choose_device(devices, "1", "output") == 1
+    with pytest.raises(UserError, match="no output device whose name contains it"):
+        choose_device(devices, "mic", "output")
+    with pytest.raises(UserError, match="no audio input device found"):
+        choose_device([devices[1]], None, "input")
+
+
+def test_live_without_a_sound_card_says_so_in_one_line():
+    for args in (["live", "-m", "Cello"], ["live", "-m", "Cello", "--midi"]):
+        result = subprocess.run([sys.executable, "-m", "ddspkit.cli", *args], capture_output=True,
+                                text=True, timeout=300)
+        assert_one_line_error(result, "audio")
