@@ -191,5 +191,10 @@ def list_models() -> list[ModelInfo]:
     return infos
 
 
+def valid_model_name(name: str) -> bool:
+    """Letters, digits, '-', '_' and spaces: a name that is also a file name everywhere."""
+    return name.replace("-", "").replace("_", "").replace(" ", "").isalnum()
+
+
 def user_model_path(name: str) -> Path:
     return paths.models_dir() / f"{name}{MODEL_SUFFIX}"
