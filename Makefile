@@ -21,7 +21,7 @@ demo: install
 	$(BIN)/ddspkit demo
 
 test: install
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts notebooks
 	$(BIN)/python -m pytest
 
 bench: install

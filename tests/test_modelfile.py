@@ -122,3 +122,16 @@ def test_bundled_model_records_how_to_rebuild_it(name):
     assert provenance["rebuild"].startswith(f"scripts/build_model.sh {data['instrument']} {name}")
     assert not provenance["source"].startswith("/")  # no path of the machine that built it
     assert provenance["recipe"]["name"] == "fast" and provenance["steps"] >= 4000
+
+
+def test_a_models_own_tflite_export_is_not_listed_as_another_instrument():
+    import ddspkit
+
+    cello = ddspkit.load_model("Cello")
+    save_model(paths.models_dir() / "Mine.safetensors", cello.instrument,
+               ModelInfo("Mine", cello.info.config, cello.info.statistics, {}))
+    mine = ddspkit.load_model("Mine")
+    path, report = mine.export_vst()
+    assert path == paths.models_dir() / "Mine.tflite" and report.ok
+    assert [info.name for info in list_models()].count("Mine") == 1
+    assert ddspkit.load_model("Mine").info.path.suffix == ".safetensors"

@@ -94,6 +94,20 @@ class Model:
             plot_transfer(result, plot, audio, title=f"{Path(input_path).name} -> {self.name}")
         return result
 
+    def export_vst(self, output: str | Path | None = None):
+        """Write this model as a DDSP-VST plugin ``.tflite``, checked against the plugin's rules.
+
+        ``output`` defaults to the model file's folder for a user's model (``<name>.tflite`` next
+        to ``<name>.safetensors``), else ``<name>.tflite`` in the current folder.
+        Returns (path, :class:`ddspkit.vst.CheckReport`). Raises UserError if a check fails.
+        """
+        from ddspkit.vst import export_vst
+
+        path = self.info.path
+        if output is None:
+            beside = self.info.source != "bundled" and path is not None and path.suffix == ".safetensors"
+            output = path.with_suffix(".tflite") if beside else Path(f"{self.name}.tflite")
+        return export_vst(LoadedModel(self.instrument, self.info), Path(output))
 
     def render_midi(self, midi_path: str | Path, *, part_selection: list[str] | None = None,
                     max_voices: int = 8, expression=None, reverb: bool = True,

@@ -37,24 +37,13 @@ def user_errors(func):
 
 
 def _print_summary(data) -> None:
-    from ddspkit.dataset import note_name
+    from ddspkit.dataset import summary_rows
 
-    s, st = data.summary, data.statistics
-    lo, hi = s.pitch_range_hz
     table = terminal.table(show_header=False, box=None, padding=(0, 2))
-    table.add_row("files", f"{s.n_files} read, {len(s.skipped)} skipped")
-    table.add_row("audio", f"{s.total_minutes:.1f} min, {s.usable_minutes:.1f} min usable "
-                  f"(non-silent)")
-    table.add_row("voiced", f"{100 * s.voiced_share:.0f} % of sound, mean pitch confidence "
-                  f"{s.mean_confidence:.2f}")
-    table.add_row("pitch", f"{lo:.0f}-{hi:.0f} Hz ({note_name(lo)}-{note_name(hi)}), 5th-95th "
-                  "percentile")
-    table.add_row("power", f"{s.power_range_db[0]:.0f} to {s.power_range_db[1]:.0f} dB")
-    table.add_row("model range", f"{st.mean_min_pitch_note_hz:.0f}-"
-                  f"{st.mean_max_pitch_note_hz:.0f} Hz, {st.mean_min_power_note:.0f} to "
-                  f"{st.mean_max_power_note:.0f} dB")
+    for label, text in summary_rows(data):
+        table.add_row(label, text)
     out.print(table)
-    for line in s.warnings:
+    for line in data.summary.warnings:
         terminal.warning(line)
 
 
@@ -117,11 +106,12 @@ def train_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ddspkit import paths
+    from ddspkit.modelfile import valid_model_name
     from ddspkit.training import Distributed, TrainingInterrupted, default_device, get_recipe, train
 
     if not Distributed.from_env().is_main:  # under torchrun, one process speaks
         out.quiet = console.quiet = True
-    if not name.replace("-", "").replace("_", "").replace(" ", "").isalnum():
+    if not valid_model_name(name):
         raise UserError(f"--name '{name}': use letters, digits, '-', '_' or spaces")
     data = _prepare_with_progress(folder)
     _print_summary(data)

@@ -236,6 +236,22 @@ def prepare(
     return PreparedDataset(files, summary, statistics)
 
 
+def summary_rows(data: PreparedDataset) -> list[tuple[str, str]]:
+    """The dataset summary as (label, text) rows, as ``prepare`` and ``train`` print it."""
+    s, st = data.summary, data.statistics
+    lo, hi = s.pitch_range_hz
+    return [
+        ("files", f"{s.n_files} read, {len(s.skipped)} skipped"),
+        ("audio", f"{s.total_minutes:.1f} min, {s.usable_minutes:.1f} min usable (non-silent)"),
+        ("voiced", f"{100 * s.voiced_share:.0f} % of sound, mean pitch confidence "
+                   f"{s.mean_confidence:.2f}"),
+        ("pitch", f"{lo:.0f}-{hi:.0f} Hz ({note_name(lo)}-{note_name(hi)}), 5th-95th percentile"),
+        ("power", f"{s.power_range_db[0]:.0f} to {s.power_range_db[1]:.0f} dB"),
+        ("model range", f"{st.mean_min_pitch_note_hz:.0f}-{st.mean_max_pitch_note_hz:.0f} Hz, "
+                        f"{st.mean_min_power_note:.0f} to {st.mean_max_power_note:.0f} dB"),
+    ]
+
+
 def note_name(f0_hz: float) -> str:
     names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
     midi = int(round(float(hz_to_midi(f0_hz))))
@@ -319,3 +335,40 @@ def batch(files: list[PreparedFile], examples: Examples, indices: np.ndarray):
         f0[row] = f.features.f0_hz[start : start + n_frames]
         power[row] = f.features.power_db[start : start + n_frames]
     return audio, f0, power
+
+
+@dataclass
+class Phrase:
+    """A stretch of one prepared file: [T] float32 audio at 16 kHz, from ``start_s`` seconds."""
+
+    audio: np.ndarray
+    path: Path
+    start_s: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.path.name}, {self.start_s:.1f}-{self.start_s + len(self.audio) / SAMPLE_RATE_HZ:.1f} s"
+
+
+def held_out_phrase(files: list[PreparedFile]) -> Phrase | None:
+    """The held-out window (never trained on) with the most voiced sound, or None if none.
+
+    Held-out windows are :func:`cut_examples`' validation windows: 4 s from the end of each long
+    file, or whole short files; they do not depend on the recipe, so this is what training set
+    aside whichever recipe it used.
+    """
+    _, held_out = cut_examples(files, VALIDATION_SECONDS, VALIDATION_SECONDS)
+    if len(held_out) == 0:
+        return None
+
+    def voiced_frames(i: int) -> int:
+        f = files[held_out.file_index[i]].features
+        window = slice(held_out.start_frame[i], held_out.start_frame[i] + held_out.n_frames - 1)
+        return int((f.voiced[window] & (f.power_db[window] > SILENCE_DB)).sum())
+
+    best = max(range(len(held_out)), key=voiced_frames)
+    prepared = files[held_out.file_index[best]]
+    start = int(held_out.start_frame[best]) * HOP_SAMPLES
+    n_samples = (held_out.n_frames - 1) * HOP_SAMPLES
+    return Phrase(prepared.audio[start : start + n_samples].copy(), prepared.path,
+                  start / SAMPLE_RATE_HZ)

@@ -6,3 +6,8 @@ class UserError(Exception):
 
     Its message is one line that names the file or value and says what is wrong.
     """
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython and Jupyter show instead of a traceback: the one line the CLI prints.
+        The cell still fails, so "Run all" stops there."""
+        return [f"error: {self}"]

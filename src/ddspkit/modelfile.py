@@ -174,9 +174,15 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
 
 
 def list_models() -> list[ModelInfo]:
-    """Every readable model in the user folder and the bundled zoo (user first)."""
+    """Every readable model in the user folder and the bundled zoo (user first).
+
+    A ``.tflite`` beside the ``.safetensors`` of the same name is that model's DDSP-VST
+    export (``Model.export_vst`` writes it there), not another instrument: it is not listed.
+    """
     infos = []
     for path, source in _candidates():
+        if path.suffix.lower() == VST_SUFFIX and path.with_suffix(MODEL_SUFFIX).is_file():
+            continue
         try:
             if path.suffix.lower() == VST_SUFFIX:
                 from ddspkit.vst import read_vst_info
@@ -189,6 +195,11 @@ def list_models() -> list[ModelInfo]:
         info.source = source
         infos.append(info)
     return infos
+
+
+def valid_model_name(name: str) -> bool:
+    """Letters, digits, '-', '_' and spaces: a name that is also a file name everywhere."""
+    return name.replace("-", "").replace("_", "").replace(" ", "").isalnum()
 
 
 def user_model_path(name: str) -> Path:

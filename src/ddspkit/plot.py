@@ -8,7 +8,8 @@ import numpy as np
 
 from ddspkit.audio import atomic_write, resample
 from ddspkit.config import FRAME_RATE_HZ, SAMPLE_RATE_HZ
-from ddspkit.core import midi_to_hz
+from ddspkit.core import hz_to_midi, midi_to_hz
+from ddspkit.dataset import SILENCE_DB, PreparedDataset, note_name
 from ddspkit.features import Features, extract_features
 from ddspkit.transfer import TransferResult
 
@@ -71,14 +72,19 @@ def spectrogram(ax, audio_16k: np.ndarray, label: str) -> None:
     ax.set_ylabel(f"{literal(label)}\nfrequency (Hz)")
 
 
-def figure(n_rows: int, heights: tuple[float, ...] | None = None):
-    """A figure of ``n_rows`` panels over a shared time axis: (fig, axes)."""
+def pyplot():
+    """matplotlib.pyplot drawing off screen: figures go to files (or PNG bytes), on any machine."""
     import matplotlib
 
-    matplotlib.use("Agg")  # files only: no display needed, on any machine
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(n_rows, 1, figsize=(11, 2.5 * n_rows), sharex=True,
+    return plt
+
+
+def figure(n_rows: int, heights: tuple[float, ...] | None = None):
+    """A figure of ``n_rows`` panels over a shared time axis: (fig, axes)."""
+    return pyplot().subplots(n_rows, 1, figsize=(11, 2.5 * n_rows), sharex=True,
                         constrained_layout=True, gridspec_kw={"height_ratios": heights})
 
 
@@ -90,6 +96,74 @@ def save_figure(fig, path: str | Path) -> Path:
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format=path.suffix[1:] or "png"))
     plt.close(fig)
     return path
+
+
+def png_bytes(fig) -> bytes:
+    """``fig`` as PNG bytes (for a display that is redrawn often), closing it."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=100, format="png")
+    pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def plot_dataset(data: PreparedDataset, path: str | Path) -> Path:
+    """Histograms of a prepared dataset: pitch (voiced, non-silent frames, MIDI notes) and
+    power (non-silent frames, dB), each with the model range box the plugin shows shaded."""
+    features = [f.features for f in data.files]
+    power_db = np.concatenate([f.power_db for f in features])
+    active = power_db > SILENCE_DB
+    voiced = np.concatenate([f.voiced for f in features]) & active
+    pitch_midi = hz_to_midi(np.concatenate([f.f0_hz for f in features])[voiced])
+    st = data.statistics
+    fig, (ax_pitch, ax_power) = pyplot().subplots(1, 2, figsize=(11, 3), constrained_layout=True)
+    lo, hi = (float(pitch_midi.min()), float(pitch_midi.max())) if pitch_midi.size else (48.0, 72.0)
+    ax_pitch.hist(pitch_midi, bins=np.arange(np.floor(lo) - 1, np.ceil(hi) + 1.5, 0.5),
+                  color="tab:blue")
+    ax_pitch.axvspan(hz_to_midi(st.mean_min_pitch_note_hz), hz_to_midi(st.mean_max_pitch_note_hz),
+                     color="tab:orange", alpha=0.2, label="model range")
+    spacing = 12 if hi - lo > 24 else 4 if hi - lo > 8 else 2  # note names, a few per panel
+    ticks = np.arange(0, 128, spacing)
+    ax_pitch.set_xticks(ticks, [note_name(float(midi_to_hz(n))) for n in ticks])
+    ax_pitch.set_xlim(lo - 2, hi + 2)
+    ax_pitch.set_xlabel("pitch (voiced frames)")
+    ax_power.hist(power_db[active], bins=np.arange(SILENCE_DB, 1, 1.0), color="tab:green")
+    ax_power.axvspan(st.mean_min_power_note, st.mean_max_power_note, color="tab:orange", alpha=0.2,
+                     label="model range")
+    ax_power.set_xlabel(f"power (dB, frames above {SILENCE_DB:.0f} dB)")
+    for ax in (ax_pitch, ax_power):
+        ax.set_ylabel("frames")
+        ax.legend(loc="upper right", fontsize="small")
+    minutes = data.summary.usable_minutes
+    fig.suptitle(f"{len(data.files)} files, {minutes:.1f} min of usable audio")
+    return save_figure(fig, path)
+
+
+def loss_figure(history: list[dict], steps: list[int], losses: list[float]):
+    """Training loss against step: this session's steps (and a running mean), with the run's
+    checkpoints from ``history.jsonl`` (mean training loss and held-out loss) over them."""
+    fig, ax = pyplot().subplots(figsize=(11, 3), constrained_layout=True)
+    if steps:
+        ax.plot(steps, losses, color="tab:blue", alpha=0.35, lw=0.8, label="training loss")
+        width = min(50, len(losses) // 10)  # a running mean once there are enough steps
+        if width >= 2:
+            mean = np.convolve(losses, np.ones(width) / width, mode="valid")
+            ax.plot(steps[width - 1 :], mean, color="tab:blue", lw=1.5,
+                    label=f"running mean ({width} steps)")
+    rows = [r for r in history if r.get("step") is not None]
+    for key, label, marker, color in (
+            ("train_loss", "training loss, mean since the last checkpoint", "o", "tab:purple"),
+            ("validation_loss", "held-out loss", "s", "tab:orange")):
+        points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), float | int)
+                  and np.isfinite(r[key])]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker=marker, ls="-", lw=1, color=color, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("multi-scale spectral loss")
+    if ax.has_data():
+        ax.legend(loc="upper right", fontsize="small")
+    return fig
 
 
 def curves(ax_f0, ax_power, features: Features, label: str, color: str | None = None) -> None:

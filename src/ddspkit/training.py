@@ -187,6 +187,25 @@ def validation_loss(instrument: Instrument, data: PreparedDataset, examples: Exa
     return total / count
 
 
+HISTORY_FILE = "history.jsonl"  # in the run folder: one JSON row per checkpoint
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    """A run's checkpoint rows (step, train_seconds, train_loss, validation_loss), oldest
+    first; [] if none. A line cut short by a kill is skipped."""
+    try:
+        lines = (Path(run_dir) / HISTORY_FILE).read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
+
+
 MAX_ROLLBACKS = 3  # divergences survived by going back with a halved learning rate
 
 
@@ -444,7 +463,7 @@ class _Trainer:
         row = {"step": self.step, "train_seconds": round(self.meta["train_seconds"], 2),
                "train_loss": round(train_loss, 5),
                "validation_loss": None if val is None else round(val, 5)}
-        with (self.run_dir / "history.jsonl").open("a") as handle:
+        with (self.run_dir / HISTORY_FILE).open("a") as handle:
             handle.write(json.dumps(row) + "\n")
         if val is not None:
             self.writer.add_scalar("loss/validation", val, self.step)

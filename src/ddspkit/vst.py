@@ -598,3 +598,29 @@ def export_vst(loaded: LoadedModel, output: Path) -> tuple[Path, CheckReport]:
                         f"written: {'; '.join(report.problems)}")
     atomic_write(output, lambda tmp: tmp.write_bytes(data))
     return output, report
+
+
+def zip_for_plugin(tflite_path: Path, zip_path: Path | None = None) -> Path:
+    """Zip a DDSP-VST ``.tflite`` for download as ``<name>.zip`` holding ``<name>/<name>.tflite``.
+
+    The layout of the old notebook's download: unzipped into the plugin's model folder, the
+    ``<name>`` folder is found there (v1.1.0 searches it recursively), and the bare ``.tflite``
+    works as well. The file is checked against the plugin's rules first (without running it:
+    the export did), so a damaged file is never packed. Written atomically; returns the path.
+    """
+    tflite_path = Path(tflite_path)
+    try:
+        data = tflite_path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{tflite_path}: cannot read ({exc.strerror})") from None
+    report = check_vst(data, tflite_path, run=False)
+    if not report.ok:
+        raise UserError(f"{tflite_path}: not a usable DDSP-VST model, not zipped: {report.problems[0]}")
+    zip_path = Path(zip_path) if zip_path is not None else tflite_path.with_suffix(".zip")
+    name = tflite_path.stem
+
+    def write(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(f"{name}/{name}.tflite", data)
+
+    return atomic_write(zip_path, write)
