@@ -191,5 +191,28 @@ def list_models() -> list[ModelInfo]:
     return infos
 
 
+def check_name(name: str) -> str:
+    """A new instrument's name, stripped; UserError unless it is letters, digits, '-', '_'
+    and spaces (it becomes a file name)."""
+    name = name.strip()
+    if not name or not name.replace("-", "").replace("_", "").replace(" ", "").isalnum():
+        raise UserError(f"name '{name}': use letters, digits, '-', '_' or spaces")
+    return name
+
+
+def trained_summary(info: ModelInfo) -> str:
+    """How a model came to be, in a few words: its steps and minutes of audio, or its format."""
+    p = info.provenance
+    if "steps" in p:
+        return f"{p['steps']} steps on {p.get('data', {}).get('usable_minutes', 0):.0f} min of audio"
+    return p.get("format", "?")
+
+
+def pitch_range(info: ModelInfo) -> str:
+    """The plugin's pitch range box of a model, e.g. '140-231 Hz' ('?' without statistics)."""
+    st = info.statistics
+    return "?" if st is None else f"{st.mean_min_pitch_note_hz:.0f}-{st.mean_max_pitch_note_hz:.0f} Hz"
+
+
 def user_model_path(name: str) -> Path:
     return paths.models_dir() / f"{name}{MODEL_SUFFIX}"

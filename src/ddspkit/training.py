@@ -99,11 +99,41 @@ class TrainingInterrupted(Exception):
 
 
 @dataclass
+class CheckpointPreview:
+    """What a checkpoint heard: the first held-out window and the model's resynthesis of it.
+
+    Both are [T] float32 at 16 kHz (the resynthesis with the learned room); ``validation_loss``
+    is the held-out loss at ``step`` (None without held-out audio).
+    """
+
+    step: int
+    validation_loss: float | None
+    target: np.ndarray
+    resynthesis: np.ndarray
+
+
+@dataclass
 class TrainResult:
     model_path: Path
     step: int
     validation_loss: float | None
     wall_seconds: float
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    """The rows of ``<run_dir>/history.jsonl`` (step, train_seconds, train_loss,
+    validation_loss), one per checkpoint; [] when there are none. A line cut short by a kill
+    is skipped."""
+    path = Path(run_dir) / "history.jsonl"
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
 
 
 def get_recipe(name: str) -> Recipe:
@@ -209,6 +239,7 @@ def train(
     source: str = "",
     on_message: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_checkpoint: Callable[[CheckpointPreview], None] | None = None,
 ) -> TrainResult:
     """Train (or resume training) an instrument on prepared data; write its model file.
 
@@ -221,6 +252,7 @@ def train(
         on_step: called as ``on_step(step, total_steps, loss)`` after every step.
         on_message: called with a one-line note when something unusual happens (a rollback).
         should_stop: polled between steps; True stops as Ctrl-C does (a UI's stop button).
+        on_checkpoint: called at each checkpoint with the held-out preview (a UI's players).
     Raises:
         TrainingInterrupted: on Ctrl-C, SIGTERM or ``should_stop``, after saving the
             checkpoint and the model.
@@ -236,6 +268,7 @@ def train(
     run_dir = run_dir or paths.runs_dir() / name
     model_path = model_path or user_model_path(name)
     trainer = _Trainer(data, name, recipe, device, seed, run_dir, model_path, source, dist)
+    trainer.on_checkpoint = on_checkpoint
     trainer.prepare_run_folder(restart)
     trainer.resume_if_saved()
     return trainer.run(on_step, on_message or (lambda message: None), should_stop)
@@ -282,6 +315,7 @@ class _Trainer:
         self.last_good: tuple[dict, dict, int] | None = None
         self.rollbacks_this_run = 0  # a resume gets MAX_ROLLBACKS more tries
         self.writer = None
+        self.on_checkpoint: Callable[[CheckpointPreview], None] | None = None
 
     def prepare_run_folder(self, restart: bool) -> None:
         if self.dist.is_main:
@@ -448,8 +482,11 @@ class _Trainer:
             handle.write(json.dumps(row) + "\n")
         if val is not None:
             self.writer.add_scalar("loss/validation", val, self.step)
-        _preview(self.writer, self.instrument, self.data, self.val_examples, self.device, self.step)
+        preview = _preview(self.writer, self.instrument, self.data, self.val_examples, self.device,
+                           self.step)
         self._save_checkpoint()
+        if preview is not None and self.on_checkpoint is not None:
+            self.on_checkpoint(CheckpointPreview(self.step, val, *preview))
         return val
 
     def _finish(self, val_loss: float | None) -> Path:
@@ -493,10 +530,13 @@ class _Trainer:
 
 @torch.no_grad()
 def _preview(writer, instrument: Instrument, data: PreparedDataset, examples: Examples,
-             device: torch.device, step: int) -> None:
-    """Log the first held-out window and its resynthesis as audio to TensorBoard."""
+             device: torch.device, step: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Log the first held-out window and its resynthesis as audio to TensorBoard.
+
+    Returns (target [T], resynthesis [T]) at 16 kHz, or None without held-out windows.
+    """
     if len(examples) == 0:
-        return
+        return None
     audio, f0, power = _to_device(batch(data.files, examples, np.array([0])), device)
     instrument.eval()
     resynth = instrument.render(f0[0], power[0], audio.shape[-1])
@@ -506,3 +546,4 @@ def _preview(writer, instrument: Instrument, data: PreparedDataset, examples: Ex
     if not getattr(writer, "target_logged", False):  # the target once per session is enough
         writer.add_audio("preview/target", audio[0].cpu(), step, SAMPLE_RATE_HZ)
         writer.target_logged = True
+    return audio[0].cpu().numpy(), resynth.cpu().numpy()
