@@ -66,6 +66,23 @@ def test_a_bad_upload_shows_one_line_and_the_next_morph_works(page, tmp_path):
     assert len(output) == SAMPLE_RATE_HZ * 3
 
 
+def test_an_empty_file_and_a_corrupt_midi_file_each_give_one_line(page, tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    upload(page, "#morph_input", empty)
+    kind, text = press(page, "#morph_run", "#morph_status")
+    assert kind == "error" and text.startswith("error: empty.wav: cannot read audio"), text
+
+    page.get_by_role("tab", name="Play").click()
+    broken = tmp_path / "song.mid"
+    broken.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01garbage")
+    upload(page, "#play_midi", broken)
+    page.wait_for_selector("#play_status .status-error")
+    assert page.inner_text("#play_status").startswith("error: song.mid: not a readable MIDI file")
+    kind, text = press(page, "#play_run", "#play_status")  # and rendering says why it cannot
+    assert kind == "error" and "no part ticked" in text, text
+
+
 def phrase_midi(path):
     import pretty_midi
 

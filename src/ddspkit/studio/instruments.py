@@ -109,14 +109,14 @@ def build(studio: Studio, tab: gr.Tab) -> gr.Dropdown:
                 install = gr.Checkbox(False, label="install into the plugin's model folder",
                                       info=f"{plugin_models_dir()} (the plugin's refresh button finds it)")
                 export_button = gr.Button("Export", variant="primary", elem_id="lib_export")
-                exported = gr.File(label="download", interactive=False, elem_id="lib_file")
+                exported = gr.File(label="download", interactive=False, elem_id="lib_file", height=90)
             with gr.Group():
                 upload = gr.File(label="import a DDSP-VST model (.tflite)", file_types=[".tflite"],
-                                 elem_id="lib_upload")
+                                 elem_id="lib_upload", height=120)
                 name = gr.Textbox(label="its name here", placeholder="default: the file's name")
                 import_button = gr.Button("Import", elem_id="lib_import")
-    state = gr.HTML(status("info", "pick an instrument to read its provenance, export or import"),
-                    elem_id="lib_status")
+            state = gr.HTML(status("info", "pick an instrument to read its provenance, export or import"),
+                            elem_id="lib_status")
 
     instrument.change(provenance, instrument, details, queue=False, show_progress="hidden")
     tab.select(table, None, listing, queue=False, show_progress="hidden")

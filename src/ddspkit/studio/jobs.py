@@ -76,8 +76,6 @@ class Job:
     def cancel_requested(self) -> bool:
         return self._cancel.is_set()
 
-    def describe(self) -> str:
-        return f"{self.name} ({self.progress.text})"
 
 
 def one_line(exc: BaseException) -> str:
@@ -98,15 +96,21 @@ class JobRunner:
         self.poll_s = poll_s
         self._lock = threading.Lock()
         self.current: Job | None = None
+        self._waiting: dict[str, int] = {}  # jobs waiting for the lock, by name
+        self._withdrawn: set[str] = set()  # ... whose Cancel was pressed before they began
 
     @property
     def busy(self) -> bool:
         return self._lock.locked()
 
-    def cancel(self) -> bool:
-        """Ask the running job to stop at its next check; False when none runs."""
+    def cancel(self, name: str) -> bool:
+        """Cancel the job called ``name``: running, it stops at its next check; waiting, it
+        never starts. Another page's job is left alone. False when there is none."""
+        if self._waiting.get(name):
+            self._withdrawn.add(name)
+            return True
         job = self.current
-        if job is None:
+        if job is None or job.name != name:
             return False
         job.cancel()
         return True
@@ -123,9 +127,17 @@ class JobRunner:
 
         Closing the generator (the page went away, or Gradio cancelled it) cancels the job.
         """
-        while not self._lock.acquire(timeout=self.poll_s):
-            current = self.current
-            yield Waiting(current.describe() if current else "another job")
+        self._waiting[name] = self._waiting.get(name, 0) + 1
+        try:
+            while not self._lock.acquire(timeout=self.poll_s):
+                if name in self._withdrawn:
+                    self._withdrawn.discard(name)
+                    yield Finished(cancelled=True)
+                    return
+                current = self.current
+                yield Waiting(current.name if current else "another job")
+        finally:
+            self._waiting[name] -= 1
         ended: list[Finished] = []
         job = self._launch(name, work, ended.append)
         try:

@@ -7,7 +7,7 @@ import gradio as gr
 from ddspkit.studio import models
 from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
-from ddspkit.studio.ui import JobResult, note, status, stream_job
+from ddspkit.studio.ui import JobResult, audio_result, job_controls, note, stream_job
 from ddspkit.studio.workspace import check_audio_upload, safe_stem
 from ddspkit.transfer import little_pitch
 
@@ -32,6 +32,7 @@ def morph(job: Job, studio: Studio, audio_path: str | None, key: str | None, mod
     result = model.transfer_file(source, output, plot=plot, mode=mode, auto_adjust=auto_adjust,
                                  pitch_shift_semitones=pitch_shift, loudness_shift_db=loudness_shift,
                                  reverb=reverb)
+    job.check()  # Cancel pressed meanwhile: the result is not shown
     seconds = len(result.audio) / result.sample_rate_hz
     head = f"{source.name} -> {output.name}: {seconds:.1f} s at {result.sample_rate_hz} Hz, {model.name}"
     warnings = []
@@ -72,17 +73,13 @@ def build(studio: Studio) -> gr.Dropdown:
                                    info="move octave and loudness into the instrument's range")
                 reverb = gr.Checkbox(value=True, label="reverb",
                                      info="the instrument's learned room (off: as in the plugin)")
-            with gr.Row():
-                run = gr.Button("Morph", variant="primary", elem_id="morph_run")
-                cancel = gr.Button("Cancel", variant="stop", elem_id="morph_cancel")
-            state = gr.HTML(status("info", "upload or record a sound, then press Morph"),
-                            elem_id="morph_status")
+            run, cancel, state = job_controls("Morph", "morph", "upload or record a sound, then press Morph")
         with gr.Column():
-            audio_out = gr.Audio(label="output", type="filepath", interactive=False,
-                                 elem_id="morph_output", buttons=["download"])
-            file_out = gr.File(label="download the result", interactive=False, elem_id="morph_file")
-    plot = gr.Image(label="spectrograms, pitch and loudness: input, what the model was fed, output",
-                    type="filepath", interactive=False, elem_id="morph_plot", buttons=["download"])
+            audio_out, file_out = audio_result("output", "morph")
+            plot = gr.Image(type="filepath", interactive=False, elem_id="morph_plot", show_label=False,
+                            buttons=["download", "fullscreen"])
+            gr.HTML(note("the figure: spectrograms of input and output; pitch and loudness of the "
+                         "input, of what the model was fed (after auto-adjust), and of the output"))
 
     def on_morph(audio_path, key, mode_name, pitch_st, loudness_db, auto_on, reverb_on):
         yield from stream_job(
@@ -93,5 +90,5 @@ def build(studio: Studio) -> gr.Dropdown:
     run.click(on_morph, [audio_in, instrument, mode, pitch, loudness, auto, reverb],
               [state, audio_out, file_out, plot], concurrency_id="jobs", concurrency_limit=4,
               show_progress="minimal")
-    cancel.click(studio.runner.cancel, None, None, queue=False)
+    cancel.click(lambda: studio.runner.cancel("morph"), None, None, queue=False)
     return instrument

@@ -11,7 +11,7 @@ from ddspkit.midi import Expression, parts, read_midi, select_parts
 from ddspkit.studio import models
 from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
-from ddspkit.studio.ui import JobResult, note, status, stream_job
+from ddspkit.studio.ui import JobResult, audio_result, job_controls, note, status, stream_job
 from ddspkit.studio.workspace import safe_stem
 
 OUTPUT_RATE_HZ = 44100
@@ -124,22 +124,18 @@ def build(studio: Studio) -> gr.Dropdown:
                                   interactive=problem is None, elem_id="play_compare",
                                   info=problem or "the same MIDI through the General MIDI soundfont, "
                                        "with a comparison figure and measures")
-            with gr.Row():
-                run = gr.Button("Render", variant="primary", elem_id="play_run")
-                cancel = gr.Button("Cancel", variant="stop")
-            state = gr.HTML(status("info", "upload a MIDI file, tick its parts, then press Render"),
-                            elem_id="play_status")
+            run, cancel, state = job_controls("Render", "play",
+                                              "upload a MIDI file, tick its parts, then press Render")
         with gr.Column():
-            audio_out = gr.Audio(label="the instrument", type="filepath", interactive=False,
-                                 elem_id="play_output", buttons=["download"])
-            file_out = gr.File(label="download the result", interactive=False, elem_id="play_file")
+            audio_out, file_out = audio_result("the instrument", "play")
             sampled = gr.Audio(label="FluidSynth (sample-based), level-matched", type="filepath",
                                interactive=False, elem_id="play_sampled")
-            table = gr.Dataframe(label="comparison", interactive=False, elem_id="play_table")
-    plot = gr.Image(type="filepath", interactive=False, show_label=False, elem_id="play_plot",
-                    buttons=["download"])
-    comparison = gr.Image(type="filepath", interactive=False, show_label=False,
-                          elem_id="play_comparison", buttons=["download"])
+            table = gr.Dataframe(label="comparison", interactive=False, elem_id="play_table", wrap=True)
+    with gr.Row():
+        plot = gr.Image(type="filepath", interactive=False, show_label=False, elem_id="play_plot",
+                        buttons=["download", "fullscreen"])
+        comparison = gr.Image(type="filepath", interactive=False, show_label=False,
+                              elem_id="play_comparison", buttons=["download", "fullscreen"])
 
     def on_midi(path):
         try:
@@ -167,5 +163,5 @@ def build(studio: Studio) -> gr.Dropdown:
                           vibrato_rate, vibrato_delay, portamento, voices, reverb, sampler],
               [state, audio_out, file_out, plot, sampled, comparison, table],
               concurrency_id="jobs", concurrency_limit=4, show_progress="minimal")
-    cancel.click(studio.runner.cancel, None, None, queue=False)
+    cancel.click(lambda: studio.runner.cancel("render"), None, None, queue=False)
     return instrument

@@ -16,6 +16,7 @@ from ddspkit.studio.training_session import Snapshot, TrainingSession, data_fold
 from ddspkit.studio.ui import JobResult, note, status, stream_job
 from ddspkit.training import DEFAULT_RECIPE, RECIPES
 
+CHECKING = "checking the data"
 RECIPE_NOTES = {"fast": "fast: 4,000 steps, about 20 min on a laptop CPU",
                 "reference": "reference: Magenta's Train_VST, 30,000 steps (hours)"}
 
@@ -98,7 +99,7 @@ def build(studio: Studio, page: gr.Blocks) -> None:
     seen = gr.State(-1)  # the snapshot version this page shows
 
     def on_check(name_text, folder_text, files_up):
-        yield from stream_job(studio.runner, studio.workspace, "checking the data",
+        yield from stream_job(studio.runner, studio.workspace, CHECKING,
                               lambda job: check_data(job, name_text, folder_text, files_up), 2)
 
     check.click(on_check, [name, folder, uploads], [state, summary, files], concurrency_id="jobs",
@@ -121,9 +122,11 @@ def build(studio: Studio, page: gr.Blocks) -> None:
     resume.click(on_start(True), inputs, state, queue=False, show_progress="hidden")
 
     def on_stop():
-        if not session.stop():
-            return status("info", "no training is running")
-        return show(session.snapshot())
+        if session.stop():
+            return show(session.snapshot())
+        if studio.runner.cancel(CHECKING):  # Stop also ends a long check of the data
+            return status("busy", "stopping the check of the data")
+        return status("info", "no training is running")
 
     stop.click(on_stop, None, state, queue=False, show_progress="hidden")
 

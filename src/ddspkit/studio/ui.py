@@ -46,6 +46,23 @@ def note(text: str) -> str:
     return f'<div class="studio-note">{html.escape(text)}</div>'
 
 
+def job_controls(action: str, prefix: str, hint: str) -> tuple[gr.Button, gr.Button, gr.HTML]:
+    """The run and cancel buttons of a tab's job, and its status line (``#<prefix>_run``,
+    ``#<prefix>_cancel``, ``#<prefix>_status``)."""
+    with gr.Row():
+        run = gr.Button(action, variant="primary", elem_id=f"{prefix}_run")
+        cancel = gr.Button("Cancel", variant="stop", elem_id=f"{prefix}_cancel")
+    return run, cancel, gr.HTML(status("info", hint), elem_id=f"{prefix}_status")
+
+
+def audio_result(label: str, prefix: str) -> tuple[gr.Audio, gr.File]:
+    """A player of a job's audio and the link to download it (``#<prefix>_output``,
+    ``#<prefix>_file``)."""
+    player = gr.Audio(label=label, type="filepath", interactive=False, elem_id=f"{prefix}_output",
+                      buttons=["download"])
+    return player, gr.File(label="download the result", interactive=False, elem_id=f"{prefix}_file")
+
+
 @dataclass
 class JobResult:
     """What a job hands the page: a one-line summary, its outputs, and warnings."""
