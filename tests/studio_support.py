@@ -6,9 +6,11 @@ browser download needs the internet.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -32,7 +34,36 @@ def start_studio(**settings):
 
 
 @pytest.fixture
-def studio():
+def outbound(monkeypatch):
+    """Connections (and name look-ups) this process tries beyond loopback: refused and listed."""
+    attempts: list = []
+    connect, getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def is_local(host) -> bool:
+        try:
+            return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+        except ValueError:
+            return host in ("localhost", "")
+
+    def guarded_connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not is_local(address[0]):
+            attempts.append(address)
+            raise OSError(f"the test refuses a connection to {address}")
+        return connect(self, address)
+
+    def guarded_getaddrinfo(host, *args, **kwargs):
+        if host is not None and not is_local(host if isinstance(host, str) else host.decode()):
+            attempts.append(host)
+            raise socket.gaierror(f"the test refuses to look up {host}")
+        return getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+    return attempts
+
+
+@pytest.fixture
+def studio(outbound):
     running = start_studio()
     yield running
     running.close()
@@ -93,8 +124,7 @@ def download(page, selector: str, folder: Path) -> Path:
     link.wait_for()
     response = page.request.get(link.get_attribute("href"))
     assert response.status == 200
-    name = link.inner_text().strip().split("\n")[0] or "download"
-    path = folder / Path(name).name
+    path = folder / unquote(link.get_attribute("href").rsplit("/", 1)[-1])
     path.write_bytes(response.body())
     return path
 

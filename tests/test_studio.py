@@ -216,7 +216,7 @@ def test_instruments_tab_exports_and_imports_through_the_core(studio):
 
     key = dict(choices())["Cello (bundled)"]
     exported = export_model(Job("export"), studio.studio, key, "DDSP-VST plugin (.tflite)", False)
-    path = Path(exported.outputs[0])
+    path = Path(exported.outputs[0]["value"])
     assert path.parent.parent == studio.studio.workspace.results and path.name == "Cello.tflite"
     assert "passes the plugin's checks" in exported.message
     imported = import_model(Job("import"), str(path), "Cello VST")

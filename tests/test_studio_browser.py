@@ -23,7 +23,7 @@ def features_16k(audio: np.ndarray, rate_hz: int):
     return extract_features(resample(audio.astype(np.float32), rate_hz, SAMPLE_RATE_HZ))
 
 
-def test_morph_plays_the_input_melody_in_the_instrument(page, studio, tmp_path):
+def test_morph_plays_the_input_melody_in_the_instrument(page, studio, outbound, tmp_path):
     rate_hz = 44100
     voice = sung_phrase(sample_rate_hz=rate_hz)
     source = tmp_path / "my voice [take 1].wav"  # brackets must print as they are
@@ -45,7 +45,8 @@ def test_morph_plays_the_input_melody_in_the_instrument(page, studio, tmp_path):
     assert both.mean() > 0.5
     off_cents = np.abs(cents(played.f0_hz[both], heard.f0_hz[both]))
     assert np.median(off_cents) < 30, np.median(off_cents)
-    assert only_local(page.requests, studio.url) == []  # nothing left this computer
+    assert only_local(page.requests, studio.url) == []  # nothing left this computer: not the page,
+    assert outbound == []  # nor the server (no analytics, no version check)
 
 
 def test_a_bad_upload_shows_one_line_and_the_next_morph_works(page, tmp_path):
@@ -151,3 +152,15 @@ def test_training_shows_progress_stops_resumes_and_lists_the_model(page, sung_da
     page.get_by_role("tab", name="Morph").click()
     page.click("#morph_instrument input")
     assert "Singer (yours)" in page.locator("ul[role=listbox]").inner_text()
+
+
+def test_instruments_lists_models_and_exports_one_for_the_plugin(page, tmp_path):
+    page.get_by_role("tab", name="Instruments").click()
+    listing = page.inner_text("#lib_table")
+    for name in ("Cello", "Violin", "Flute", "Trumpet"):
+        assert name in listing
+    assert "data/cello/train" in page.inner_text("#lib_details")  # the provenance
+    kind, text = press(page, "#lib_export", "#lib_status")
+    assert kind == "ok" and "passes the plugin's checks" in text, text
+    exported = download(page, "#lib_file", tmp_path)
+    assert exported.name == "Cello.tflite" and exported.stat().st_size > 1_000_000

@@ -86,7 +86,7 @@ def export_model(job: Job, studio: Studio, key: str | None, format_label: str, i
         path, worst = export.export_step_model(loaded, folder / f"{info.name}{suffix}", fmt)
         message = (f"{path.name}: {fmt} decoder step (f0_scaled, pw_scaled, state) -> (amplitude, "
                    f"harmonics, noise, state); matches PyTorch within {worst:.1e}")
-    return JobResult(message, (str(path),))
+    return JobResult(message, (gr.update(value=str(path), visible=True),))
 
 
 def build(studio: Studio, tab: gr.Tab) -> gr.Dropdown:
@@ -109,10 +109,11 @@ def build(studio: Studio, tab: gr.Tab) -> gr.Dropdown:
                 install = gr.Checkbox(False, label="install into the plugin's model folder",
                                       info=f"{plugin_models_dir()} (the plugin's refresh button finds it)")
                 export_button = gr.Button("Export", variant="primary", elem_id="lib_export")
-                exported = gr.File(label="download", interactive=False, elem_id="lib_file", height=90)
+                exported = gr.File(label="download the export", interactive=False, elem_id="lib_file",
+                                   visible=False)
             with gr.Group():
                 upload = gr.File(label="import a DDSP-VST model (.tflite)", file_types=[".tflite"],
-                                 elem_id="lib_upload", height=120)
+                                 elem_id="lib_upload")
                 name = gr.Textbox(label="its name here", placeholder="default: the file's name")
                 import_button = gr.Button("Import", elem_id="lib_import")
             state = gr.HTML(status("info", "pick an instrument to read its provenance, export or import"),

@@ -56,9 +56,8 @@ def build(studio: Studio) -> gr.Dropdown:
         with gr.Column():
             limits = studio.settings
             audio_in = gr.Audio(sources=["upload", "microphone"], type="filepath", elem_id="morph_input",
-                                label=f"input: drop a file (wav, flac, mp3, ogg, aiff; up to "
-                                      f"{limits.max_upload_mb:g} MB and {limits.max_audio_minutes:g} "
-                                      "min) or record")
+                                label=f"input: a file (up to {limits.max_upload_mb:g} MB, "
+                                      f"{limits.max_audio_minutes:g} min) or the microphone")
             instrument = models.dropdown(elem_id="morph_instrument",
                                          info="bundled, trained here, or imported from DDSP-VST")
             mode = gr.Radio(list(MODES), value="monophonic", label="mode", elem_id="morph_mode",
