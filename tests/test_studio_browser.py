@@ -49,6 +49,30 @@ def test_morph_plays_the_input_melody_in_the_instrument(page, studio, outbound, 
     assert outbound == []  # nor the server (no analytics, no version check)
 
 
+def test_a_recording_from_the_microphone_is_morphed(playwright_driver, studio, tmp_path):
+    from studio_support import CHROMIUM
+
+    voice = tmp_path / "singer.wav"  # what the fake microphone hears
+    sf.write(voice, sung_phrase(), SAMPLE_RATE_HZ)
+    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=[
+        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-audio-capture={voice}"])
+    try:
+        page = browser.new_context(permissions=["microphone"]).new_page()
+        page.goto(studio.url)
+        page.locator("#morph_input button[aria-label='Record audio']").click()
+        page.locator("#morph_input button:has-text('Record')").first.click()
+        page.wait_for_timeout(3000)
+        with page.expect_response(lambda r: "/gradio_api/upload" in r.url):
+            page.locator("#morph_input button:visible:has-text('Stop')").first.click()
+        kind, text = press(page, "#morph_run", "#morph_status")
+        assert kind == "ok", text
+        output, rate_hz = sf.read(download(page, "#morph_file", tmp_path))
+        assert 2.0 < len(output) / rate_hz < 5.0 and np.abs(output).max() > 0.01
+    finally:
+        browser.close()
+
+
 def test_a_bad_upload_shows_one_line_and_the_next_morph_works(page, tmp_path):
     fake = tmp_path / "notes.wav"
     fake.write_text("these are my lyrics, not audio\n" * 50)
