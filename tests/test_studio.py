@@ -108,8 +108,14 @@ def test_the_studio_keeps_its_files_in_ddspkits_cache_and_cleans_them(studio):
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
     folder = workspace.job_folder("morph")
     assert folder.parent == workspace.results
+    sent = httpx.post(f"{studio.url}/gradio_api/upload",
+                      files={"files": ("take.wav", b"RIFF" + b"\0" * 100, "audio/wav")}, timeout=30)
+    assert sent.status_code == 200
+    (uploaded,) = [Path(p) for p in sent.json()]
+    assert uploaded.parent.parent == workspace.uploads  # uploads land in ddspkit's cache too
     studio.close()
-    assert not folder.exists()
+    assert not folder.exists() and not uploaded.exists()
+    assert list(workspace.uploads.iterdir()) == [] and list(workspace.results.iterdir()) == []
 
 
 def test_an_old_studios_leftovers_are_removed_when_one_opens(tmp_path):

@@ -69,10 +69,15 @@ class Workspace:
         return folder
 
     def close(self) -> None:
-        """Remove every job folder this studio made (Gradio cleans its own uploads)."""
+        """Remove every job folder this studio made, and the upload folders Gradio emptied
+        (Gradio deletes the files it made when its server stops)."""
         for folder in self._created:
             shutil.rmtree(folder, ignore_errors=True)
         self._created.clear()
+        if self.uploads.is_dir():
+            for folder in self.uploads.iterdir():
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
 
     def readable(self, message: str) -> str:
         """``message`` with upload paths shortened to the uploaded file's own name: an upload
