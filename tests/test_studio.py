@@ -18,7 +18,7 @@ from ddspkit.studio.jobs import Finished, JobRunner, Progress, Waiting
 from ddspkit.studio.workspace import Workspace
 from studio_support import start_studio
 
-pytest_plugins = ["studio_support"]  # the studio fixture
+pytest_plugins = ["studio_fixtures"]  # the studio fixture
 
 
 def listening_addresses(port: int) -> set[str]:

@@ -16,7 +16,7 @@ from ddspkit.demo import sung_phrase
 from ddspkit.features import extract_features
 from studio_support import download, only_local, player, press, upload
 
-pytest_plugins = ["studio_support"]  # the studio, chromium and page fixtures
+pytest_plugins = ["studio_fixtures"]  # the studio, chromium and page fixtures
 
 
 def features_16k(audio: np.ndarray, rate_hz: int):
