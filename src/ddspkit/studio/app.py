@@ -1,6 +1,6 @@
 """The studio's page (four tabs) and how it is served: on this computer only, offline.
 
-Safety settings (see ``docs``: the README's "The studio"): loopback unless told otherwise,
+Safety settings (the README's section "The studio" says them for users): loopback unless told otherwise,
 no share link, no analytics, an upload size cap, Gradio's temporary files in ddspkit's cache
 (cleaned), only the studio's results folder served besides Gradio's own uploads, and one
 heavy job at a time.
