@@ -10,17 +10,17 @@ those times is the speed-up).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from ddspkit import training
+
 
 def read_history(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
-    rows = [r for r in rows if r.get("validation_loss") is not None]
+    rows = [r for r in training.read_history(run_dir) if r.get("validation_loss") is not None]
     return (np.array([r["step"] for r in rows]), np.array([r["train_seconds"] for r in rows]),
             np.array([r["validation_loss"] for r in rows]))
 

@@ -16,11 +16,14 @@ import torch
 
 from ddspkit.audio import load_audio, write_audio
 from ddspkit.dataset import PreparedDataset, prepare
+from ddspkit.errors import UserError
 from ddspkit.modelfile import LoadedModel, ModelInfo, list_models
 from ddspkit.modelfile import load_model as _load_model
 from ddspkit.training import DEFAULT_RECIPE, Recipe, default_device
 from ddspkit.training import train as _train
 from ddspkit.transfer import TransferResult, transfer
+
+TRANSFER_MODES = ("monophonic", "polyphonic", "lead-line")
 
 
 class Model:
@@ -72,8 +75,6 @@ class Model:
         audio = _mono(audio)
         notes = transcribe(audio, sample_rate_hz, **(transcription_options or {}))
         if not notes:
-            from ddspkit.errors import UserError
-
             raise UserError("no notes found in the audio (silent, or nothing with a pitch)")
         shifted = [Note(n.pitch + pitch_shift_semitones, n.start_s, n.end_s, n.velocity) for n in notes]
         result = render_parts(self.instrument, self.info.statistics, [transcription_part(shifted)],
@@ -83,15 +84,36 @@ class Model:
         return result
 
     def transfer_file(self, input_path: str | Path, output_path: str | Path,
-                      plot: str | Path | None = None, **options) -> TransferResult:
-        """Transfer an audio file; write the result (and optionally a figure)."""
+                      plot: str | Path | None = None, mode: str = "monophonic", max_voices: int = 8,
+                      **options):
+        """Transfer an audio file; write the result at the input's rate (and optionally a figure).
+
+        ``mode``: "monophonic" (:meth:`transfer`), "lead-line" (:meth:`transfer` with
+        ``lead_line``) or "polyphonic" (:meth:`transfer_polyphonic`, which takes ``reverb``
+        and a whole-semitone ``pitch_shift_semitones`` from ``options`` and ignores the rest).
+        Returns the TransferResult, or for "polyphonic" the RenderResult.
+        """
+        if mode not in TRANSFER_MODES:
+            raise UserError(f"mode '{mode}': choose one of {', '.join(TRANSFER_MODES)}")
+        shift = options.get("pitch_shift_semitones", 0.0)
+        if mode == "polyphonic" and shift != round(shift):
+            raise UserError(f"pitch shift {shift:g}: polyphonic mode shifts whole semitones")
         audio, rate_hz, _ = load_audio(input_path)
-        result = self.transfer(audio, rate_hz, **options)
+        title = f"{Path(input_path).name} -> {self.name}"
+        if mode == "polyphonic":
+            result = self.transfer_polyphonic(audio, rate_hz, max_voices=max_voices,
+                                              reverb=options.get("reverb", True),
+                                              pitch_shift_semitones=int(shift))
+        else:
+            result = self.transfer(audio, rate_hz, lead_line=mode == "lead-line", **options)
         write_audio(output_path, result.audio, rate_hz)
         if plot is not None:
-            from ddspkit.plot import plot_transfer
+            from ddspkit.plot import plot_polyphonic, plot_transfer
 
-            plot_transfer(result, plot, audio, title=f"{Path(input_path).name} -> {self.name}")
+            if mode == "polyphonic":
+                plot_polyphonic(audio, result.audio, rate_hz, result.notes, plot, title=title)
+            else:
+                plot_transfer(result, plot, audio, title=title)
         return result
 
     def export_vst(self, output: str | Path | None = None):

@@ -77,15 +77,11 @@ def prepare_cmd(folder: Path = typer.Argument(..., help="Folder of recordings (s
 
 def _print_files(folder: Path, data) -> None:
     """One row per prepared file: what each take brings, so a bad one is easy to find."""
-    from ddspkit.dataset import describe_file
+    from ddspkit.dataset import FILE_COLUMNS, file_rows
 
-    table = terminal.table("file", "length", "usable", "voiced", "median pitch", "clipped", box=None,
-                  padding=(0, 2))
-    for f in data.files:
-        d = describe_file(f)
-        table.add_row(str(f.path.relative_to(folder)), f"{d.seconds:.1f} s",
-                      f"{100 * d.usable_share:.0f} %", f"{100 * d.voiced_share:.0f} %",
-                      d.median_note or "-", f"{100 * f.clipped_share:.2f} %")
+    table = terminal.table(*FILE_COLUMNS, box=None, padding=(0, 2))
+    for row in file_rows(data, folder):
+        table.add_row(*row)
     out.print(table)
 
 
@@ -106,13 +102,12 @@ def train_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ddspkit import paths
-    from ddspkit.modelfile import valid_model_name
+    from ddspkit.modelfile import check_name
     from ddspkit.training import Distributed, TrainingInterrupted, default_device, get_recipe, train
 
     if not Distributed.from_env().is_main:  # under torchrun, one process speaks
         out.quiet = console.quiet = True
-    if not valid_model_name(name):
-        raise UserError(f"--name '{name}': use letters, digits, '-', '_' or spaces")
+    name = check_name(name, "--name")
     data = _prepare_with_progress(folder)
     _print_summary(data)
     chosen = get_recipe(recipe)
@@ -152,9 +147,6 @@ def train_cmd(
               f"loss {val}\nmodel: {result.model_path}")
 
 
-TRANSFER_MODES = ("monophonic", "polyphonic", "lead-line")
-
-
 @app.command("transfer")
 @user_errors
 def transfer_cmd(
@@ -173,43 +165,33 @@ def transfer_cmd(
     voices: int = typer.Option(8, help="Polyphonic mode: voice limit."),
 ):
     """Morph a recording into a trained instrument (monophonic, or polyphonic via transcription)."""
-    from ddspkit.api import load_model
+    from ddspkit.api import TRANSFER_MODES, load_model
+    from ddspkit.transfer import little_pitch
 
     if mode not in TRANSFER_MODES:
         raise UserError(f"--mode {mode}: choose one of {', '.join(TRANSFER_MODES)}")
     if not input.is_file():
         raise UserError(f"{input}: no such file")
+    if mode == "polyphonic" and pitch_shift != round(pitch_shift):
+        raise UserError(f"--pitch-shift {pitch_shift:g}: polyphonic mode shifts whole semitones")
     start = time.perf_counter()
     instrument = load_model(model)
+    result = instrument.transfer_file(input, output, plot=plot, mode=mode, max_voices=voices,
+                                      auto_adjust=auto, pitch_shift_semitones=pitch_shift,
+                                      loudness_shift_db=loudness_shift, reverb=reverb)
     if mode == "polyphonic":
-        from ddspkit.audio import load_audio, write_audio
-
-        if pitch_shift != round(pitch_shift):
-            raise UserError(f"--pitch-shift {pitch_shift:g}: polyphonic mode shifts whole semitones")
-        audio, rate_hz, _ = load_audio(input)
-        result = instrument.transfer_polyphonic(audio, rate_hz, max_voices=voices, reverb=reverb,
-                                                pitch_shift_semitones=int(pitch_shift))
-        write_audio(output, result.audio, rate_hz)
-        if plot is not None:
-            from ddspkit.plot import plot_polyphonic
-
-            plot_polyphonic(audio, result.audio, rate_hz, result.notes, plot,
-                            title=f"{input.name} -> {instrument.name}")
+        rate_hz = result.sample_rate_hz
         out.print(f"{input.name} -> {output} ({len(result.audio) / rate_hz:.1f} s at {rate_hz} Hz, "
                   f"{instrument.name}, {len(result.notes)} notes in {len(result.voices)} voice(s)) "
                   f"in {time.perf_counter() - start:.1f} s")
     else:
-        result = instrument.transfer_file(input, output, plot=plot, auto_adjust=auto,
-                                          pitch_shift_semitones=pitch_shift,
-                                          loudness_shift_db=loudness_shift, reverb=reverb,
-                                          lead_line=mode == "lead-line")
         seconds = len(result.audio) / result.sample_rate_hz
         adj = result.adjustment
         out.print(f"{input.name} -> {output} ({seconds:.1f} s at {result.sample_rate_hz} Hz, "
                   f"{instrument.name}, pitch {adj.pitch_shift_semitones:+g} st, loudness "
                   f"{'auto' if auto else 'as is'}{adj.loudness_shift_db:+g} dB) in "
                   f"{time.perf_counter() - start:.1f} s")
-        if mode == "monophonic" and adj.note_on_share < 0.2 and result.input_features.voiced.mean() < 0.3:
+        if mode == "monophonic" and little_pitch(result):
             terminal.warning("little of the input has a clear pitch; if it is polyphonic (chords, "
                              "a piano), try --mode polyphonic or --mode lead-line", out)
     if plot is not None:
@@ -249,17 +231,11 @@ def transcribe_cmd(
 def models_cmd():
     """List the installed and bundled models."""
     from ddspkit import paths
-    from ddspkit.modelfile import list_models
+    from ddspkit.modelfile import list_models, pitch_range, trained_summary
 
     table = terminal.table("name", "source", "pitch range", "trained", "file")
     for info in list_models():
-        p = info.provenance
-        data = p.get("data", {})
-        trained = (f"{p['steps']} steps on {data.get('usable_minutes', 0):.0f} min of audio" if "steps" in p
-                   else p.get("format", "?"))
-        table.add_row(info.name, info.source,
-                      f"{info.statistics.mean_min_pitch_note_hz:.0f}-"
-                      f"{info.statistics.mean_max_pitch_note_hz:.0f} Hz", trained,
+        table.add_row(info.name, info.source, pitch_range(info), trained_summary(info),
                       info.path.name if info.source == "bundled" else str(info.path))
     out.print(table)
     out.print(f"user models folder: {paths.models_dir()}")
@@ -363,26 +339,12 @@ def compare_cmd(
 
 def comparison_table(result) -> Table:
     """compare's measures: f0 for a monophonic line, notes against the MIDI for polyphony."""
-    if not result.polyphonic:
-        table = terminal.table("measure (model vs sample-based, one line)", "value")
-        table.add_row("multi-scale spectral distance", f"{result.spectral_distance:.3f}")
-        table.add_row("loudness L1", f"{result.loudness_l1_db:.2f} dB")
-        table.add_row("f0 L1 (frames voiced in both)", f"{result.f0_l1_semitones:.3f} semitones")
-        table.add_row("f0 outliers > 12 semitones", f"{100 * result.f0_outlier_share:.2f} %")
-    else:
-        table = terminal.table("measure (polyphonic: notes sound together)", "model", "sample-based")
-        notes = [result.notes["model"], result.notes["sample-based"]]
-        table.add_row("note F1 vs the MIDI (onsets within 50 ms)", *(f"{n.f1:.3f}" for n in notes))
-        table.add_row("note precision", *(f"{n.precision:.3f}" for n in notes))
-        table.add_row("note recall", *(f"{n.recall:.3f}" for n in notes))
-        table.add_row("notes transcribed / in the MIDI",
-                      *(f"{n.n_estimated} / {n.n_reference}" for n in notes))
-        table.add_row("onset lag (median, removed before matching)",
-                      *(f"{1000 * n.onset_lag_s:.0f} ms" for n in notes))
-        table.add_row("multi-scale spectral distance to sample-based", f"{result.spectral_distance:.3f}", "")
-        table.add_row("loudness L1 to sample-based", f"{result.loudness_l1_db:.2f} dB", "")
-    table.add_row("level match applied to the sample-based file", f"{result.level_gain_db:+.1f} dB",
-                  *([""] if result.polyphonic else []))
+    from ddspkit.compare import measure_rows
+
+    headers, rows = measure_rows(result)
+    table = terminal.table(*headers)
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -476,15 +438,9 @@ def import_cmd(
                              "the file name)."),
 ):
     """Add an existing DDSP-VST model to your models, for transfer and rendering."""
-    from ddspkit import paths
-    from ddspkit.audio import atomic_write
-    from ddspkit.vst import read_vst_info
+    from ddspkit.vst import import_vst
 
-    if not file.is_file():
-        raise UserError(f"{file}: no such file")
-    info = read_vst_info(file, run=True)
-    target = paths.models_dir() / f"{name or file.stem}.tflite"
-    atomic_write(target, lambda tmp: tmp.write_bytes(file.read_bytes()))
+    target, info = import_vst(file, name)
     stats = info.provenance["statistics"]
     out.print(f"imported {file} as '{target.stem}' ({target}), with {stats}; use it with "
               f"--model {target.stem}")
@@ -663,6 +619,20 @@ def demo_cmd(
               f"in {time.perf_counter() - start:.1f} s:")
     for label, path in (("input", input_path), ("output", output_path), ("plot", plot_path)):
         out.print(f"  {label:7s}{path}")
+
+
+@app.command("studio")
+@user_errors
+def studio_cmd(
+    port: int = typer.Option(7860, help="Port to serve the page on."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on; anything but this "
+                             "computer's own (127.0.0.1) lets the network in, with a warning."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Do not open the browser."),
+):
+    """Open the studio in the browser: morph, play, train and export (needs ddspkit[studio])."""
+    from ddspkit.studio import serve
+
+    serve(host, port, open_browser=not no_browser)
 
 
 def main() -> None:

@@ -237,7 +237,8 @@ def prepare(
 
 
 def summary_rows(data: PreparedDataset) -> list[tuple[str, str]]:
-    """The dataset summary as (label, text) rows, as ``prepare`` and ``train`` print it."""
+    """What prepare found, as (label, text) rows: files, minutes, voicing, pitch and power
+    ranges, and the plugin's model range box. The warnings are in ``data.summary.warnings``."""
     s, st = data.summary, data.statistics
     lo, hi = s.pitch_range_hz
     return [
@@ -250,6 +251,20 @@ def summary_rows(data: PreparedDataset) -> list[tuple[str, str]]:
         ("model range", f"{st.mean_min_pitch_note_hz:.0f}-{st.mean_max_pitch_note_hz:.0f} Hz, "
                         f"{st.mean_min_power_note:.0f} to {st.mean_max_power_note:.0f} dB"),
     ]
+
+
+FILE_COLUMNS = ("file", "length", "usable", "voiced", "median pitch", "clipped")
+
+
+def file_rows(data: PreparedDataset, folder: Path) -> list[tuple[str, ...]]:
+    """One row per prepared file (see FILE_COLUMNS), so that a bad take stands out."""
+    rows = []
+    for f in data.files:
+        d = describe_file(f)
+        rows.append((str(f.path.relative_to(folder)), f"{d.seconds:.1f} s",
+                     f"{100 * d.usable_share:.0f} %", f"{100 * d.voiced_share:.0f} %",
+                     d.median_note or "-", f"{100 * f.clipped_share:.2f} %"))
+    return rows
 
 
 def note_name(f0_hz: float) -> str:

@@ -197,9 +197,28 @@ def list_models() -> list[ModelInfo]:
     return infos
 
 
-def valid_model_name(name: str) -> bool:
-    """Letters, digits, '-', '_' and spaces: a name that is also a file name everywhere."""
-    return name.replace("-", "").replace("_", "").replace(" ", "").isalnum()
+def check_name(name: str, label: str = "name") -> str:
+    """A new instrument's name, stripped; UserError unless it is letters, digits, '-', '_'
+    and spaces (it becomes a file name). ``label`` names the setting in the message
+    ('--name' on the command line, 'MODEL_NAME' in the notebook)."""
+    name = name.strip()
+    if not name or not name.replace("-", "").replace("_", "").replace(" ", "").isalnum():
+        raise UserError(f"{label} '{name}': use letters, digits, '-', '_' or spaces")
+    return name
+
+
+def trained_summary(info: ModelInfo) -> str:
+    """How a model came to be, in a few words: its steps and minutes of audio, or its format."""
+    p = info.provenance
+    if "steps" in p:
+        return f"{p['steps']} steps on {p.get('data', {}).get('usable_minutes', 0):.0f} min of audio"
+    return p.get("format", "?")
+
+
+def pitch_range(info: ModelInfo) -> str:
+    """The plugin's pitch range box of a model, e.g. '140-231 Hz' ('?' without statistics)."""
+    st = info.statistics
+    return "?" if st is None else f"{st.mean_min_pitch_note_hz:.0f}-{st.mean_max_pitch_note_hz:.0f} Hz"
 
 
 def user_model_path(name: str) -> Path:

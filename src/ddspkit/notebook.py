@@ -83,10 +83,9 @@ def setup(name: str, data_folder: str | Path, work_folder: str | Path | None = N
     taken in the home folder, and the work folder defaults to ddspkit's usual home (where the
     ``ddspkit`` command finds models). Raises UserError for a bad name or a missing data folder.
     """
-    from ddspkit.modelfile import valid_model_name
+    from ddspkit.modelfile import check_name
 
-    if not valid_model_name(name):
-        raise UserError(f"MODEL_NAME '{name}': use letters, digits, '-', '_' or spaces")
+    name = check_name(name, "MODEL_NAME")
     colab = in_colab()
     base = mount_drive() if colab else Path.home()
     data = _resolve(data_folder, base)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ddspkit.audio import atomic_write, resample
-from ddspkit.config import FRAME_RATE_HZ, SAMPLE_RATE_HZ
+from ddspkit.config import DB_RANGE, FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from ddspkit.core import hz_to_midi, midi_to_hz
 from ddspkit.dataset import SILENCE_DB, PreparedDataset, note_name
 from ddspkit.features import Features, extract_features
@@ -60,6 +60,32 @@ def plot_polyphonic(input_audio: np.ndarray, output_audio: np.ndarray, sample_ra
         ax.set_ylim(0, 2000)
     axes[1].set_xlabel("time (s)")
     fig.suptitle(f"{literal(title)}  ({len(notes)} transcribed notes, drawn at their fundamentals)")
+    return save_figure(fig, path)
+
+
+def plot_render(result, score_notes, path: str | Path, title: str = "") -> Path:
+    """A MIDI rendering: the output's spectrogram, the notes with each voice's pitch curve
+    over them, and each voice's loudness curve.
+
+    ``result``: a :class:`ddspkit.midi.RenderResult`; ``score_notes``: the rendered parts'
+    :class:`ddspkit.midi.Note` list.
+    """
+    from ddspkit.core import hz_to_midi
+
+    fig, axes = figure(3, heights=(1, 1.2, 0.8))
+    spectrogram(axes[0], resample(result.audio, result.sample_rate_hz, SAMPLE_RATE_HZ), "output")
+    piano_roll(axes[1], score_notes, {})
+    for i, ((part, _), (f0_hz, power_db)) in enumerate(zip(result.voices, result.curves, strict=True)):
+        t_s = np.arange(len(f0_hz)) / FRAME_RATE_HZ
+        sounding = power_db > -DB_RANGE  # the curve holds its pitch through silences
+        label = literal(f"voice {i + 1} ({part})")
+        axes[1].plot(t_s, np.where(sounding, hz_to_midi(f0_hz), np.nan), lw=1.0, label=label)
+        axes[2].plot(t_s, power_db, lw=1.0, label=label)
+    axes[1].legend(loc="upper right", fontsize="small")
+    axes[2].set_ylabel("power (dB)")
+    axes[2].set_xlabel("time (s)")
+    fig.suptitle(f"{literal(title)}  ({len(score_notes)} notes in {len(result.voices)} voice(s); "
+                 "grey: the MIDI, lines: the pitch played)")
     return save_figure(fig, path)
 
 

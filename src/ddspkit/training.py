@@ -99,6 +99,20 @@ class TrainingInterrupted(Exception):
 
 
 @dataclass
+class CheckpointPreview:
+    """What a checkpoint heard: the first held-out window and the model's resynthesis of it.
+
+    Both are [T] float32 at 16 kHz (the resynthesis with the learned room); ``validation_loss``
+    is the held-out loss at ``step`` (None without held-out audio).
+    """
+
+    step: int
+    validation_loss: float | None
+    target: np.ndarray
+    resynthesis: np.ndarray
+
+
+@dataclass
 class TrainResult:
     model_path: Path
     step: int
@@ -228,6 +242,7 @@ def train(
     source: str = "",
     on_message: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_checkpoint: Callable[[CheckpointPreview], None] | None = None,
 ) -> TrainResult:
     """Train (or resume training) an instrument on prepared data; write its model file.
 
@@ -240,6 +255,7 @@ def train(
         on_step: called as ``on_step(step, total_steps, loss)`` after every step.
         on_message: called with a one-line note when something unusual happens (a rollback).
         should_stop: polled between steps; True stops as Ctrl-C does (a UI's stop button).
+        on_checkpoint: called at each checkpoint with the held-out preview (a UI's players).
     Raises:
         TrainingInterrupted: on Ctrl-C, SIGTERM or ``should_stop``, after saving the
             checkpoint and the model.
@@ -255,6 +271,7 @@ def train(
     run_dir = run_dir or paths.runs_dir() / name
     model_path = model_path or user_model_path(name)
     trainer = _Trainer(data, name, recipe, device, seed, run_dir, model_path, source, dist)
+    trainer.on_checkpoint = on_checkpoint
     trainer.prepare_run_folder(restart)
     trainer.resume_if_saved()
     return trainer.run(on_step, on_message or (lambda message: None), should_stop)
@@ -301,6 +318,7 @@ class _Trainer:
         self.last_good: tuple[dict, dict, int] | None = None
         self.rollbacks_this_run = 0  # a resume gets MAX_ROLLBACKS more tries
         self.writer = None
+        self.on_checkpoint: Callable[[CheckpointPreview], None] | None = None
 
     def prepare_run_folder(self, restart: bool) -> None:
         if self.dist.is_main:
@@ -467,8 +485,11 @@ class _Trainer:
             handle.write(json.dumps(row) + "\n")
         if val is not None:
             self.writer.add_scalar("loss/validation", val, self.step)
-        _preview(self.writer, self.instrument, self.data, self.val_examples, self.device, self.step)
+        preview = _preview(self.writer, self.instrument, self.data, self.val_examples, self.device,
+                           self.step)
         self._save_checkpoint()
+        if preview is not None and self.on_checkpoint is not None:
+            self.on_checkpoint(CheckpointPreview(self.step, val, *preview))
         return val
 
     def _finish(self, val_loss: float | None) -> Path:
@@ -512,10 +533,13 @@ class _Trainer:
 
 @torch.no_grad()
 def _preview(writer, instrument: Instrument, data: PreparedDataset, examples: Examples,
-             device: torch.device, step: int) -> None:
-    """Log the first held-out window and its resynthesis as audio to TensorBoard."""
+             device: torch.device, step: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Log the first held-out window and its resynthesis as audio to TensorBoard.
+
+    Returns (target [T], resynthesis [T]) at 16 kHz, or None without held-out windows.
+    """
     if len(examples) == 0:
-        return
+        return None
     audio, f0, power = _to_device(batch(data.files, examples, np.array([0])), device)
     instrument.eval()
     resynth = instrument.render(f0[0], power[0], audio.shape[-1])
@@ -525,3 +549,4 @@ def _preview(writer, instrument: Instrument, data: PreparedDataset, examples: Ex
     if not getattr(writer, "target_logged", False):  # the target once per session is enough
         writer.add_audio("preview/target", audio[0].cpu(), step, SAMPLE_RATE_HZ)
         writer.target_logged = True
+    return audio[0].cpu().numpy(), resynth.cpu().numpy()

@@ -74,6 +74,12 @@ class TransferResult:
     adjustment: Adjustment
 
 
+def little_pitch(result: TransferResult) -> bool:
+    """True when little of the input had a clear pitch (few notes, under 30 % voiced frames):
+    the input may be polyphonic (chords, a piano), for which transcription serves better."""
+    return result.adjustment.note_on_share < 0.2 and float(result.input_features.voiced.mean()) < 0.3
+
+
 def transfer(
     instrument: Instrument,
     audio: np.ndarray,

@@ -587,6 +587,20 @@ def export_times_in(folder: Path, skip: Path | None = None) -> dict[str, str]:
     return times
 
 
+def import_vst(file: Path, name: str | None = None) -> tuple[Path, ModelInfo]:
+    """Check a ``.tflite`` (running it in a child process) and copy it into the user's models
+    as ``<name or file stem>.tflite``. Returns (the copy's path, its info). Raises UserError."""
+    from ddspkit import paths
+
+    file = Path(file)
+    if not file.is_file():
+        raise UserError(f"{file}: no such file")
+    info = read_vst_info(file, run=True)
+    target = paths.models_dir() / f"{name or file.stem}.tflite"
+    atomic_write(target, lambda tmp: tmp.write_bytes(file.read_bytes()))
+    return target, info
+
+
 def export_vst(loaded: LoadedModel, output: Path) -> tuple[Path, CheckReport]:
     """Write ``output`` (.tflite) for the plugin, atomically, after validating it."""
     if loaded.info.statistics is None:

@@ -1,0 +1,138 @@
+"""The Instruments tab: every model with its provenance and range; import and export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from ddspkit.errors import UserError
+from ddspkit.modelfile import ModelInfo, check_name, list_models, pitch_range, trained_summary
+from ddspkit.studio import models
+from ddspkit.studio.context import Studio
+from ddspkit.studio.jobs import Job
+from ddspkit.studio.ui import JobResult, note, status, stream_job
+
+COLUMNS = ["name", "source", "pitch range", "loudness range", "trained", "created", "file"]
+FORMATS = {"DDSP-VST plugin (.tflite)": "vst", "ONNX decoder step (.onnx)": "onnx",
+           "TorchScript decoder step (.pt)": "torchscript"}
+
+
+def row(info: ModelInfo) -> list[str]:
+    st, p = info.statistics, info.provenance
+    loudness = "?" if st is None else f"{st.mean_min_power_note:.0f} to {st.mean_max_power_note:.0f} dB"
+    return [info.name, info.source, pitch_range(info), loudness, trained_summary(info),
+            str(p.get("created", p.get("export_time", "")))[:19],
+            info.path.name if info.source == "bundled" else str(info.path)]
+
+
+def table() -> list[list[str]]:
+    return [row(info) for info in list_models()]
+
+
+def provenance(key: str | None) -> dict:
+    """The chosen model's provenance (data, recipe, steps, versions), for reading."""
+    try:
+        info = models.info_for(key)
+    except UserError as exc:
+        return {"problem": str(exc)}
+    return {"name": info.name, "file": str(info.path), **info.provenance}
+
+
+def import_model(job: Job, upload: str | None, name_text: str | None) -> JobResult:
+    """Check an uploaded .tflite (running it in a child process) and add it to your models."""
+    from ddspkit.vst import import_vst
+
+    if not upload:
+        raise UserError("no .tflite file: upload one first")
+    source = Path(upload)
+    if source.suffix.lower() != ".tflite":
+        raise UserError(f"{source}: not a .tflite file (DDSP-VST models end in .tflite)")
+    name = check_name(name_text) if name_text and name_text.strip() else None
+    job.report("checking the model as the plugin would, then running it", 0.2)
+    target, info = import_vst(source, name)
+    return JobResult(f"imported {source.name} as '{target.stem}' ({info.provenance['statistics']}); "
+                     "it is in every instrument list", (table(),))
+
+
+def export_model(job: Job, studio: Studio, key: str | None, format_label: str, install: bool) -> JobResult:
+    """Export the chosen model (validated) for download, or into the plugin's model folder."""
+    from ddspkit import export, vst
+    from ddspkit.modelfile import load_model
+
+    fmt = FORMATS.get(format_label)
+    if fmt is None:
+        raise UserError(f"format '{format_label}': choose one of {', '.join(FORMATS)}")
+    if install and fmt != "vst":
+        raise UserError("only the DDSP-VST .tflite installs into the plugin's folder")
+    info = models.info_for(key)
+    job.report(f"loading {info.name}", 0.1)
+    loaded = load_model(info.path, "cpu")
+    folder = studio.workspace.job_folder("export")
+    job.report(f"exporting {info.name} and checking the result", 0.3)
+    if fmt == "vst":
+        output = (vst.plugin_models_dir() if install else folder) / f"{info.name}.tflite"
+        path, report = vst.export_vst(loaded, output)
+        message = (f"{info.name}.tflite: DDSP-VST model, {path.stat().st_size / 1e6:.1f} MB, "
+                   f"{len(set(report.ops))} builtin op types; passes the plugin's checks")
+        if install:
+            download = folder / path.name
+            download.write_bytes(path.read_bytes())
+            path = download
+            message += (f"; installed into {output.parent}: press the plugin's refresh button and "
+                        "pick it from its model list")
+    else:
+        suffix = {"onnx": ".onnx", "torchscript": ".pt"}[fmt]
+        path, worst = export.export_step_model(loaded, folder / f"{info.name}{suffix}", fmt)
+        message = (f"{path.name}: {fmt} decoder step (f0_scaled, pw_scaled, state) -> (amplitude, "
+                   f"harmonics, noise, state); matches PyTorch within {worst:.1e}")
+    return JobResult(message, (gr.update(value=str(path), visible=True),))
+
+
+def build(studio: Studio, tab: gr.Tab) -> gr.Dropdown:
+    """Lay out the tab and wire its events; returns its instrument list."""
+    from ddspkit.vst import plugin_models_dir
+
+    gr.HTML(note("Every instrument this studio can play: bundled, trained here, or imported from "
+                 "DDSP-VST. Export one for the DDSP-VST plugin (or ONNX, TorchScript)."))
+    listing = gr.Dataframe(value=table(), headers=COLUMNS, interactive=False, elem_id="lib_table",
+                           label="instruments")
+    with gr.Row():
+        with gr.Column():
+            instrument = models.dropdown(elem_id="lib_instrument", info="its provenance is shown below")
+            details = gr.JSON(provenance(instrument.value), elem_id="lib_details",
+                              label="provenance: data, recipe, steps, versions")
+        with gr.Column():
+            with gr.Group():
+                fmt = gr.Radio(list(FORMATS), value=next(iter(FORMATS)), label="export as",
+                               elem_id="lib_format")
+                install = gr.Checkbox(False, label="install into the plugin's model folder",
+                                      info=f"{plugin_models_dir()} (the plugin's refresh button finds it)")
+                export_button = gr.Button("Export", variant="primary", elem_id="lib_export")
+                exported = gr.File(label="download the export", interactive=False, elem_id="lib_file",
+                                   visible=False)
+            with gr.Group():
+                upload = gr.File(label="import a DDSP-VST model (.tflite)", file_types=[".tflite"],
+                                 elem_id="lib_upload")
+                name = gr.Textbox(label="its name here", placeholder="default: the file's name")
+                import_button = gr.Button("Import", elem_id="lib_import")
+            state = gr.HTML(status("info", "pick an instrument to read its provenance, export or import"),
+                            elem_id="lib_status")
+
+    instrument.change(provenance, instrument, details, queue=False, show_progress="hidden")
+    tab.select(table, None, listing, queue=False, show_progress="hidden")
+
+    def on_export(key, format_label, install_on):
+        yield from stream_job(studio.runner, studio.workspace, "export",
+                              lambda job: export_model(job, studio, key, format_label, install_on), 1)
+
+    def on_import(path, name_text):
+        yield from stream_job(studio.runner, studio.workspace, "import",
+                              lambda job: import_model(job, path, name_text), 1, clear_on_error=False)
+
+    export_button.click(on_export, [instrument, fmt, install], [state, exported],
+                        concurrency_id="jobs", concurrency_limit=4, show_progress="minimal")
+    import_button.click(on_import, [upload, name], [state, listing], concurrency_id="jobs",
+                        concurrency_limit=4, show_progress="minimal").then(
+        models.refreshed, instrument, instrument, queue=False, show_progress="hidden")
+    return instrument

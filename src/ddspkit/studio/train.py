@@ -1,0 +1,146 @@
+"""The Train tab: recordings -> a dataset summary -> a training with live progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from ddspkit import paths
+from ddspkit.dataset import FILE_COLUMNS, PreparedDataset, file_rows, prepare, summary_rows
+from ddspkit.errors import UserError
+from ddspkit.modelfile import check_name
+from ddspkit.studio.context import Studio
+from ddspkit.studio.jobs import Job
+from ddspkit.studio.training_session import Snapshot, TrainingSession, data_folder
+from ddspkit.studio.ui import JobResult, note, status, stream_job
+from ddspkit.training import DEFAULT_RECIPE, RECIPES
+
+CHECKING = "checking the data"
+RECIPE_NOTES = {"fast": "fast: 4,000 steps, about 20 min on a laptop CPU",
+                "reference": "reference: Magenta's Train_VST, 30,000 steps (hours)"}
+
+
+def data_tables(data: PreparedDataset | None, folder: Path | None) -> tuple:
+    """The summary and per-file tables of prepared data (empty without data)."""
+    if data is None or folder is None:
+        return [], []
+    return [list(row) for row in summary_rows(data)], [list(row) for row in file_rows(data, folder)]
+
+
+def check_data(job: Job, name: str, folder_text: str | None, uploads: list[str] | None) -> JobResult:
+    """Prepare the recordings (cached) and show what training would use."""
+    folder, notes = data_folder(check_name(name or ""), folder_text, uploads)
+    job.report(f"reading the recordings in {folder}", 0.0)
+    data = prepare(folder, on_file=lambda path, problem: job.report(f"read {path.name}"))
+    summary, files = data_tables(data, folder)
+    warnings = notes + [f"skipped {line}" for line in data.summary.skipped] + data.summary.warnings
+    return JobResult(f"{folder}: {data.summary.n_files} file(s), {data.summary.usable_minutes:.1f} "
+                     "min usable; press Start to train", (summary, files), warnings)
+
+
+def loss_frame(curve: list[tuple[int, float, str]]):
+    import pandas as pd
+
+    return pd.DataFrame(curve, columns=["step", "loss", "curve"])
+
+
+def show(snap: Snapshot) -> str:
+    """The status line of a training snapshot."""
+    if snap.phase == "idle":
+        return status("info", "name the instrument, give its recordings, check them, then Start")
+    kind = {"failed": "error", "finished": "ok", "stopped": "info"}.get(snap.phase, "busy")
+    return status(kind, snap.text, snap.fraction if snap.running else None, more=snap.notes)
+
+
+def build(studio: Studio, page: gr.Blocks) -> None:
+    """Lay out the tab and wire its events."""
+    session = TrainingSession(studio)
+    gr.HTML(note("Train an instrument on recordings of it: ten minutes or more of one instrument "
+                 "playing one line at a time. It trains on this computer; Stop saves, Resume "
+                 "continues, even after the studio was closed."))
+    with gr.Row():
+        with gr.Column():
+            name = gr.Textbox(label="instrument name", placeholder="e.g. MyCello", elem_id="train_name",
+                              info="letters, digits, '-', '_', spaces; the name of its model file")
+            folder = gr.Textbox(label="folder of recordings on this computer", elem_id="train_folder",
+                                info="searched with its subfolders: wav, flac, mp3, ogg, aiff")
+            uploads = gr.File(label="or upload recordings (kept for resuming)", file_count="multiple",
+                              elem_id="train_uploads")
+            with gr.Row():
+                recipe = gr.Dropdown(list(RECIPES), value=DEFAULT_RECIPE, label="recipe",
+                                     info="; ".join(RECIPE_NOTES.values()))
+                steps = gr.Number(value=RECIPES[DEFAULT_RECIPE].n_steps, precision=0, minimum=1,
+                                  label="steps", elem_id="train_steps",
+                                  info="in all; raise it to train a finished model further")
+            restart = gr.Checkbox(False, label="start over",
+                                  info="discard the saved training of this name instead of resuming it")
+            with gr.Row():
+                check = gr.Button("Check the data", elem_id="train_check")
+                start = gr.Button("Start", variant="primary", elem_id="train_start")
+                stop = gr.Button("Stop", variant="stop", elem_id="train_stop")
+                resume = gr.Button("Resume", elem_id="train_resume")
+            state = gr.HTML(show(session.snapshot()), elem_id="train_status")
+        with gr.Column():
+            summary = gr.Dataframe(headers=["", "the data"], interactive=False, elem_id="train_summary",
+                                   label="what training would use")
+            files = gr.Dataframe(headers=list(FILE_COLUMNS), interactive=False, elem_id="train_files",
+                                 label="files", max_height=260)
+    with gr.Row():
+        curve = gr.LinePlot(x="step", y="loss", color="curve", label="loss (multi-scale spectral)",
+                            elem_id="train_curve", x_title="step", y_title="loss",
+                            color_map={"training": "#4c78a8", "held-out": "#f58518"})
+        with gr.Column():
+            heard = gr.Audio(label="held-out phrase: the recording", type="filepath",
+                             interactive=False, elem_id="train_target")
+            played = gr.Audio(label="held-out phrase: the model at its last checkpoint",
+                              type="filepath", interactive=False, elem_id="train_preview")
+    timer = gr.Timer(1.0)
+    seen = gr.State(-1)  # the snapshot version this page shows
+
+    def on_check(name_text, folder_text, files_up):
+        yield from stream_job(studio.runner, studio.workspace, CHECKING,
+                              lambda job: check_data(job, name_text, folder_text, files_up), 2)
+
+    check.click(on_check, [name, folder, uploads], [state, summary, files], concurrency_id="jobs",
+                concurrency_limit=4, show_progress="hidden")
+
+    def on_start(resuming: bool):
+        def handler(name_text, folder_text, files_up, recipe_name, n_steps, over):
+            try:
+                if resuming and not (paths.runs_dir() / (name_text or "").strip() / "checkpoint.pt").exists():
+                    raise UserError(f"nothing saved to resume for '{name_text}': press Start")
+                message = session.start(name_text, folder_text, files_up, recipe_name, n_steps,
+                                        over and not resuming)
+            except UserError as exc:
+                return status("error", studio.workspace.readable(str(exc)))
+            return status("busy", message)
+        return handler
+
+    inputs = [name, folder, uploads, recipe, steps, restart]
+    start.click(on_start(False), inputs, state, queue=False, show_progress="hidden")
+    resume.click(on_start(True), inputs, state, queue=False, show_progress="hidden")
+
+    def on_stop():
+        if session.stop():
+            return show(session.snapshot())
+        if studio.runner.cancel(CHECKING):  # Stop also ends a long check of the data
+            return status("busy", "stopping the check of the data")
+        return status("info", "no training is running")
+
+    stop.click(on_stop, None, state, queue=False, show_progress="hidden")
+
+    def on_tick(version):
+        """The run as it is now; what did not change since this page's last look is skipped
+        (so the status of 'Check the data' stays while no training runs)."""
+        snap = session.snapshot()
+        if snap.version == version:
+            return show(snap) if snap.running else gr.skip(), *(gr.skip(),) * 5, version
+        target, model = snap.preview[:2] if snap.preview else (gr.skip(), gr.skip())
+        tables = data_tables(snap.data, snap.folder) if snap.data else (gr.skip(), gr.skip())
+        return show(snap), loss_frame(snap.curve), target, model, *tables, snap.version
+
+    # The page follows the run, whoever started it: a reopened page shows it again.
+    watched = [state, curve, heard, played, summary, files, seen]
+    timer.tick(on_tick, seen, watched, concurrency_limit=None, show_progress="hidden")
+    page.load(on_tick, seen, watched, concurrency_limit=None, show_progress="hidden")

@@ -1,0 +1,67 @@
+"""Core pieces the studio added for every front end: the training preview hook, the
+history reader, a MIDI rendering's figure, dataset rows and model names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ddspkit
+from ddspkit.config import SAMPLE_RATE_HZ
+from ddspkit.dataset import FILE_COLUMNS, file_rows, summary_rows
+from ddspkit.errors import UserError
+from ddspkit.modelfile import check_name
+from ddspkit.training import read_history, train
+
+
+@pytest.mark.slow
+def test_each_checkpoint_hands_over_the_held_out_preview(sung_dataset, tmp_path):
+    data = ddspkit.prepare(sung_dataset)
+    previews = []
+    result = train(data, "Hook", n_steps=2, checkpoint_every=1, run_dir=tmp_path / "run",
+                   on_checkpoint=previews.append)
+    assert [p.step for p in previews] == [1, 2]  # every checkpoint, the last one included
+    history = read_history(tmp_path / "run")
+    assert [row["step"] for row in history] == [1, 2]
+    for preview, row in zip(previews, history, strict=True):
+        assert preview.validation_loss == pytest.approx(row["validation_loss"], abs=1e-4)
+        assert preview.target.shape == preview.resynthesis.shape == (4 * SAMPLE_RATE_HZ,)
+        assert np.isfinite(preview.resynthesis).all() and np.abs(preview.target).max() > 0.05
+    assert result.validation_loss == pytest.approx(history[-1]["validation_loss"], abs=1e-4)
+
+    rows = dict(summary_rows(data))
+    assert rows["files"] == "8 read, 1 skipped" and "Hz" in rows["model range"]
+    files = file_rows(data, sung_dataset)
+    assert len(files) == 8 and all(len(r) == len(FILE_COLUMNS) for r in files)
+    assert files[0][0] == "take0.wav" and files[0][1] == "10.1 s"
+
+
+def test_history_skips_a_line_cut_short(tmp_path):
+    (tmp_path / "history.jsonl").write_text('{"step": 250, "validation_loss": 7.1}\n{"step": 5')
+    assert read_history(tmp_path) == [{"step": 250, "validation_loss": 7.1}]
+    assert read_history(tmp_path / "missing") == []
+
+
+def test_a_midi_rendering_draws_its_notes_and_pitch(tmp_path):
+    import pretty_midi
+
+    from ddspkit.midi import Note
+    from ddspkit.plot import plot_render
+
+    midi = pretty_midi.PrettyMIDI()
+    part = pretty_midi.Instrument(program=42, name="line $1")  # '$' must not start mathtext
+    part.notes = [pretty_midi.Note(velocity=90, pitch=p, start=i * 0.5, end=i * 0.5 + 0.45)
+                  for i, p in enumerate([48, 52, 55])]
+    midi.instruments.append(part)
+    midi.write(str(tmp_path / "line.mid"))
+    result = ddspkit.load_model("Cello").render_midi(tmp_path / "line.mid", sample_rate_hz=16000)
+    notes = [Note(n.pitch, n.start, n.end, n.velocity) for n in part.notes]
+    path = plot_render(result, notes, tmp_path / "render.png", title="line.mid -> Cello")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
+
+
+def test_instrument_names_become_file_names_safely():
+    assert check_name("  My Cello-2_b ") == "My Cello-2_b"
+    for bad in ("", "   ", "../evil", "a/b", "cello.tflite", "x$y"):
+        with pytest.raises(UserError, match="letters, digits"):
+            check_name(bad)
