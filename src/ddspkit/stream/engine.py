@@ -135,6 +135,11 @@ class EffectEngine(StreamEngine):
                                        loudness_shift_db)
         self.down = StreamResampler(sample_rate_hz, SAMPLE_RATE_HZ)
         self.voices = VoiceBank(instrument, 1)
+        # Primed now, not at the first frame (a GRU preroll costs a small block's deadline),
+        # at the tracker's starting pitch, which the first frame holds if the input starts
+        # silent; as offline, the preroll is at the first frame's pitch (see _frame).
+        self._primed_f0_hz = self.tracker.f0_hz
+        self.voices.start(self._primed_f0_hz, seed=0, first_noise_frame=0)
         self.frame_index = 0
         lookahead = self.tracker.settings.lookahead_samples
         down = self.down
@@ -168,8 +173,8 @@ class EffectEngine(StreamEngine):
     def _frame(self) -> None:
         frame = self.tracker.next_frame()
         f0_hz, power_db = self.adjuster(frame)
-        if self.frame_index == 0:
-            self.voices.start(f0_hz, seed=0, first_noise_frame=0)
+        if self.frame_index == 0 and np.float32(f0_hz) != np.float32(self._primed_f0_hz):
+            self.voices.state[0] = self.voices.primed_state(f0_hz)  # the input began voiced
         audio, sounding = self.voices.step(np.array([f0_hz]), np.array([power_db]))
         self.features.append((f0_hz, power_db))
         self.frame_index += 1
@@ -207,6 +212,7 @@ class SynthEngine(StreamEngine):
         self.expression = expression or Expression()
         self.max_voices = max_voices
         self.voices = VoiceBank(instrument, max_voices * 16)
+        self.voices.prepare_note_states()  # so that a note-on never waits for a GRU preroll
         self.channels = set(range(16)) - {9} if channels is None else set(channels)
         self.parts: dict[int, PartState] = {}
         self._part_order: list[int] = []
