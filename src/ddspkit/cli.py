@@ -147,21 +147,29 @@ def train_cmd(
               f"loss {val}\nmodel: {result.model_path}")
 
 
+# Options several commands share (typer reads a default's Option object as the definition).
+MODEL_OPTION = typer.Option(..., "--model", "-m", help="Model name or file.")
+REVERB_OPTION = typer.Option(True, help="Apply the model's learned room.")
+PITCH_SHIFT_OPTION = typer.Option(0.0, help="Extra pitch shift in semitones (audio input).")
+LOUDNESS_SHIFT_OPTION = typer.Option(0.0, help="Extra loudness shift in dB (audio input).")
+AUTO_OPTION = typer.Option(True, help="Auto-adjust octave and loudness to the model's range.")
+
+
 @app.command("transfer")
 @user_errors
 def transfer_cmd(
     input: Path = typer.Argument(..., help="Audio to morph (wav, flac, mp3, ogg, aiff)."),
-    model: str = typer.Option(..., "--model", "-m", help="Model name or file."),
+    model: str = MODEL_OPTION,
     output: Path = typer.Option(..., "--output", "-o", help="Output audio file."),
     mode: str = typer.Option("monophonic", help="monophonic: follow the pitch tracker (a voice, "
                              "a flute); polyphonic: transcribe to notes and play every line "
                              "(a piano part -> a section); lead-line: follow only the top voice "
                              "of the transcription, keeping the recording's dynamics."),
     plot: Path = typer.Option(None, help="Also draw pitch, loudness and spectrograms here."),
-    pitch_shift: float = typer.Option(0.0, help="Extra pitch shift in semitones."),
-    loudness_shift: float = typer.Option(0.0, help="Extra loudness shift in dB."),
-    auto: bool = typer.Option(True, help="Auto-adjust octave and loudness to the model's range."),
-    reverb: bool = typer.Option(True, help="Apply the model's learned room."),
+    pitch_shift: float = PITCH_SHIFT_OPTION,
+    loudness_shift: float = LOUDNESS_SHIFT_OPTION,
+    auto: bool = AUTO_OPTION,
+    reverb: bool = REVERB_OPTION,
     voices: int = typer.Option(8, help="Polyphonic mode: voice limit."),
 ):
     """Morph a recording into a trained instrument (monophonic, or polyphonic via transcription)."""
@@ -264,13 +272,13 @@ EXPRESSION_OPTIONS = dict(
 @user_errors
 def render_cmd(
     midi: Path = typer.Argument(..., help="A MIDI file."),
-    model: str = typer.Option(..., "--model", "-m", help="Model name or file."),
+    model: str = MODEL_OPTION,
     output: Path = typer.Option(None, "--output", "-o", help="Output audio file."),
     part: list[str] = typer.Option(None, help="Part (track/channel) index or name; repeat for "
                                    "several (default: all but drums). --list shows them."),
     voices: int = typer.Option(8, help="Voice limit per part (polyphony); 1 = monophonic."),
     sample_rate: int = typer.Option(44100, help="Output sample rate (Hz)."),
-    reverb: bool = typer.Option(True, help="Apply the model's learned room."),
+    reverb: bool = REVERB_OPTION,
     list_parts: bool = typer.Option(False, "--list", help="List the file's parts and exit."),
     attack: float = EXPRESSION_OPTIONS["attack"], decay: float = EXPRESSION_OPTIONS["decay"],
     sustain: float = EXPRESSION_OPTIONS["sustain"], release: float = EXPRESSION_OPTIONS["release"],
@@ -309,7 +317,7 @@ def render_cmd(
 @user_errors
 def compare_cmd(
     midi: Path = typer.Argument(..., help="A MIDI file."),
-    model: str = typer.Option(..., "--model", "-m", help="Model name or file."),
+    model: str = MODEL_OPTION,
     soundfont: Path = typer.Option(None, help="A .sf2 soundfont (default: the system's GM font)."),
     output_dir: Path = typer.Option(Path("."), "--output-dir", "-o"),
     voices: int = typer.Option(8, help="Voice limit per part."),
@@ -458,14 +466,14 @@ def _engine_options(pitch_shift: float, loudness_shift: float, auto: bool, rever
 @user_errors
 def stream_cmd(
     input: Path = typer.Argument(..., help="Audio to morph, or a MIDI file to play."),
-    model: str = typer.Option(..., "--model", "-m", help="Model name or file."),
+    model: str = MODEL_OPTION,
     output: Path = typer.Option(..., "--output", "-o", help="What a listener hears (wav, flac...)."),
     block: int = typer.Option(480, help="Samples per block, as a host's audio callback would give."),
     rate: int = RATE_OPTION,
-    pitch_shift: float = typer.Option(0.0, help="Audio: extra pitch shift in semitones."),
-    loudness_shift: float = typer.Option(0.0, help="Audio: extra loudness shift in dB."),
-    auto: bool = typer.Option(True, help="Audio: auto-adjust octave and loudness while playing."),
-    reverb: bool = typer.Option(True, help="Apply the model's learned room."),
+    pitch_shift: float = PITCH_SHIFT_OPTION,
+    loudness_shift: float = LOUDNESS_SHIFT_OPTION,
+    auto: bool = AUTO_OPTION,
+    reverb: bool = REVERB_OPTION,
     voices: int = typer.Option(8, help="MIDI: voice limit per channel."),
     part: list[str] = typer.Option(None, help="MIDI: part (track) index or name; repeat for several."),
     attack: float = EXPRESSION_OPTIONS["attack"], decay: float = EXPRESSION_OPTIONS["decay"],
@@ -524,10 +532,10 @@ def live_cmd(
     rate: int = RATE_OPTION,
     slack_ms: float = typer.Option(10.0, help="Time the worker has to compute, added to the "
                                    "latency (raise it if you hear dropouts)."),
-    pitch_shift: float = typer.Option(0.0, help="Pitch shift in semitones (audio input)."),
-    loudness_shift: float = typer.Option(0.0, help="Loudness shift in dB (audio input)."),
-    auto: bool = typer.Option(True, help="Auto-adjust octave and loudness while playing."),
-    reverb: bool = typer.Option(True, help="Apply the model's learned room."),
+    pitch_shift: float = PITCH_SHIFT_OPTION,
+    loudness_shift: float = LOUDNESS_SHIFT_OPTION,
+    auto: bool = AUTO_OPTION,
+    reverb: bool = REVERB_OPTION,
     voices: int = typer.Option(8, help="MIDI: voice limit per channel."),
     seconds: float = typer.Option(None, help="Stop after this long (default: Ctrl-C)."),
 ):
