@@ -128,7 +128,9 @@ def main() -> None:
     model = ddspkit.load_model(args.model, "cpu")
     phrase = sung_phrase()
     reps = int(np.ceil(args.seconds * 16000 / len(phrase)))
-    audio = resample(np.tile(phrase, reps)[: int(args.seconds * 16000)], 16000, RATE_HZ)
+    # Half a second of silence first: a live engine runs before the performer starts.
+    performance = np.concatenate([np.zeros(8000, np.float32), np.tile(phrase, reps)])
+    audio = resample(performance[: int(args.seconds * 16000)], 16000, RATE_HZ)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         melodies = {v: melody_midi(Path(tmp) / f"v{v}.mid", args.seconds, v) for v in (1, 4)}

@@ -32,7 +32,7 @@ from ddspkit.midi import Expression, on_model_grid
 from ddspkit.stream.adjust import OnlineAdjuster
 from ddspkit.stream.resample import StreamResampler
 from ddspkit.stream.reverb import StreamReverb
-from ddspkit.stream.tracker import StreamTracker, TrackerSettings
+from ddspkit.stream.tracker import StreamTracker, TrackedFrame, TrackerSettings
 from ddspkit.stream.voices import VoiceBank
 
 MIN_BLOCK, MAX_BLOCK = 1, 1 << 16
@@ -138,7 +138,9 @@ class EffectEngine(StreamEngine):
         # Primed now, not at the first frame (a GRU preroll costs a small block's deadline),
         # at the tracker's starting pitch, which the first frame holds if the input starts
         # silent; as offline, the preroll is at the first frame's pitch (see _frame).
-        self._primed_f0_hz = self.tracker.f0_hz
+        # (through the adjuster, as the first frame's pitch will go, so the two match exactly)
+        silent_start = TrackedFrame(self.tracker.f0_hz, 0.0, -DB_RANGE, gate_open=False)
+        self._primed_f0_hz = self.adjuster(silent_start)[0]
         self.voices.start(self._primed_f0_hz, seed=0, first_noise_frame=0)
         self.frame_index = 0
         lookahead = self.tracker.settings.lookahead_samples
