@@ -28,14 +28,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from rich.console import Console
 from rich.table import Table
 
 import ddspkit
 from ddspkit.audio import resample
 from ddspkit.demo import sung_phrase
-from ddspkit.stream import EffectEngine, SynthEngine
+from ddspkit.stream import EffectEngine, SynthEngine, use_one_thread
 from ddspkit.stream.files import midi_events
 
 BLOCKS = (32, 64, 128, 256, 480, 1024, 4096)
@@ -124,7 +123,7 @@ def main() -> None:
     parser.add_argument("--model", default="Cello")
     parser.add_argument("--blocks", type=int, nargs="*", default=list(BLOCKS))
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    use_one_thread()
     model = ddspkit.load_model(args.model, "cpu")
     phrase = sung_phrase()
     reps = int(np.ceil(args.seconds * 16000 / len(phrase)))

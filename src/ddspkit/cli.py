@@ -489,8 +489,10 @@ def stream_cmd(
     file through the synth engine. The output includes the engine's latency, printed in ms.
     """
     from ddspkit.api import load_model
+    from ddspkit.stream import use_one_thread
     from ddspkit.stream.files import MIDI_SUFFIXES, stream_file
 
+    use_one_thread()
     start = time.perf_counter()
     instrument = load_model(model, "cpu")
     if input.suffix.lower() in MIDI_SUFFIXES:
@@ -544,7 +546,7 @@ def live_cmd(
     Needs the optional extra: pip install 'ddspkit[live]' (sounddevice, mido, python-rtmidi)
     and PortAudio (libportaudio2 on Debian/Ubuntu; PipeWire and JACK work through it).
     """
-    from ddspkit.stream import live
+    from ddspkit.stream import live, use_one_thread
 
     if list_devices:
         _print_devices(live)
@@ -556,6 +558,7 @@ def live_cmd(
     chosen_in = None if midi else live.choose_device(devices, input_device, "input")
     chosen_out = live.choose_device(devices, output_device, "output")
     midi_input = live.MidiInput(midi_port) if midi else None
+    use_one_thread()
     engine = _live_engine(model, rate, midi, voices, _engine_options(pitch_shift, loudness_shift,
                                                                      auto, reverb))
     slack = max(block, int(round(slack_ms / 1000 * rate)))

@@ -39,6 +39,16 @@ MIN_BLOCK, MAX_BLOCK = 1, 1 << 16
 LIMIT_FROM = 0.9  # a soft limiter takes over above this: the output never exceeds 0 dBFS
 
 
+def use_one_thread() -> None:
+    """Run torch on one thread, as the engines want (a process-wide setting).
+
+    A frame's tensors are tiny (320 samples x 60 harmonics): spread over a thread pool they
+    cost more in waiting than in computing, up to ten times more when other programs keep
+    the cores busy, which is when a live performance can least afford it.
+    """
+    torch.set_num_threads(1)
+
+
 def soft_limit(audio: np.ndarray) -> np.ndarray:
     """Unchanged below LIMIT_FROM; above, bent smoothly towards 1.0, which it never reaches."""
     magnitude = np.abs(audio)
