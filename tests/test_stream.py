@@ -48,7 +48,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("rate", [16000, 44100, 48000])
 def test_effect_latency_is_at_most_32_ms_and_is_the_measured_delay(cello, rate):
     voice = resample(sung_phrase()[: 4 * 16000], 16000, rate)
-    engine = EffectEngine(cello, rate)
+    engine = EffectEngine(cello, rate, record_features=True)
     assert engine.latency_ms <= 32.0
     streamed = stream_effect(engine, voice, 480)
     # The offline rendering of the frames the engine tracked sits on the input's timeline

@@ -22,7 +22,6 @@ block's duration (``ddspkit live`` does it off the audio thread, see :mod:`ddspk
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -131,13 +130,15 @@ class EffectEngine(StreamEngine):
     """Audio in -> the instrument playing it, block by block (timbre transfer, live).
 
     Pitch and power are tracked on the stream (:class:`StreamTracker`), adjusted into the
-    model's range as offline transfer does (:class:`OnlineAdjuster`: octave, loudness
-    quantiles, manual shifts that may change while playing) and played by one voice.
+    model's range as offline transfer does (:class:`OnlineAdjuster`: octave, loudness, manual
+    shifts that may change while playing) and played by one voice. With ``record_features``
+    the (f0_hz, power_db) the model heard at each frame are kept in :attr:`features`.
     """
 
     def __init__(self, model, sample_rate_hz: int = 48000, *, reverb: bool = True,
                  auto_adjust: bool = True, pitch_shift_semitones: float = 0.0,
-                 loudness_shift_db: float = 0.0, tracker: TrackerSettings | None = None) -> None:
+                 loudness_shift_db: float = 0.0, tracker: TrackerSettings | None = None,
+                 record_features: bool = False) -> None:
         instrument, statistics = _instrument_and_statistics(model)
         self.sample_rate_hz = sample_rate_hz
         self.tracker = StreamTracker(tracker, initial_f0_hz=_mean_f0_hz(statistics))
@@ -145,10 +146,9 @@ class EffectEngine(StreamEngine):
                                        loudness_shift_db)
         self.down = StreamResampler(sample_rate_hz, SAMPLE_RATE_HZ)
         self.voices = VoiceBank(instrument, 1)
-        # Primed now, not at the first frame (a GRU preroll costs a small block's deadline),
-        # at the tracker's starting pitch, which the first frame holds if the input starts
-        # silent; as offline, the preroll is at the first frame's pitch (see _frame).
-        # (through the adjuster, as the first frame's pitch will go, so the two match exactly)
+        # Primed now, not at the first frame (a GRU preroll costs a small block's deadline), at
+        # the pitch the first frame will have if the input starts silent (the tracker's starting
+        # pitch, through the adjuster); as offline, at the first frame's pitch (see _frame).
         silent_start = TrackedFrame(self.tracker.f0_hz, 0.0, -DB_RANGE, gate_open=False)
         self._primed_f0_hz = self.adjuster(silent_start)[0]
         self.voices.start(self._primed_f0_hz, seed=0, first_noise_frame=0)
@@ -162,7 +162,7 @@ class EffectEngine(StreamEngine):
 
         self.latency_samples = _latency(sample_rate_hz, frame_ready_at, lambda k: k * HOP_SAMPLES)
         self._output = _OutputStage(instrument, sample_rate_hz, self.latency_samples, reverb)
-        self.features: list[tuple[float, float]] = []  # (f0_hz, power_db) fed per frame
+        self.features: list[tuple[float, float]] | None = [] if record_features else None
 
     def set_pitch_shift(self, semitones: float) -> None:
         self.adjuster.pitch_shift_semitones = float(semitones)
@@ -188,20 +188,11 @@ class EffectEngine(StreamEngine):
         if self.frame_index == 0 and np.float32(f0_hz) != np.float32(self._primed_f0_hz):
             self.voices.state[0] = self.voices.primed_state(f0_hz)  # the input began voiced
         audio, sounding = self.voices.step(np.array([f0_hz]), np.array([power_db]))
-        self.features.append((f0_hz, power_db))
+        if self.features is not None:
+            self.features.append((f0_hz, power_db))
         self.frame_index += 1
         if sounding[0]:
             self._output.add_hop(_finite(audio[0].numpy()))
-
-
-@dataclass
-class _Voice:
-    """One voice of a part: the notes it played (``end_s`` inf while held) and its row in
-    the bank (-1 until its first frame starts it)."""
-
-    notes: list
-    row: int = -1
-    sustained: bool = False  # its last note's key is up but the pedal holds it
 
 
 class SynthEngine(StreamEngine):
@@ -233,7 +224,6 @@ class SynthEngine(StreamEngine):
         self.samples_in = 0  # host samples received so far
         self._pending: list[tuple[int, int, object]] = []  # (host sample, order, message)
         ratio = sample_rate_hz / SAMPLE_RATE_HZ
-        self._frame_host = [0]
 
         def frame_ready_at(k: int) -> int:
             # Events are placed on the model's 16 kHz grid (midi.on_model_grid): every host

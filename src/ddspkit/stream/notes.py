@@ -79,6 +79,7 @@ class PartState:
             voice = min(self.voices, key=lambda v: v.notes[-1].start_s)
             self._end(voice, time_s)
         voice.notes.append(note)
+        del voice.notes[:-3]  # a frame needs its note and the one before; a live set never ends
         voice.held_by_pedal = False
 
     def _note_off(self, time_s: float, pitch: int) -> None:
