@@ -6,7 +6,7 @@ Half precision halves the wheel size; loading casts back to float32 (the differe
 below -40 dB of the output, see tests/test_modelfile.py). The file's provenance gains the
 training data's recipe (from the ``manifest.json`` that scripts/make_instrument_data.py
 wrote beside the training folder: soundfont, program, seed, every piece of each split) and
-the command that rebuilds the model.
+the command that rebuilds the model (with the model it was fine-tuned from, if any).
 """
 
 from __future__ import annotations
@@ -57,8 +57,12 @@ def main() -> None:
     if data is not None:
         provenance["data"] = {**provenance.get("data", {}), "recipe": data}
         steps = provenance.get("steps", DEFAULT_STEPS)
+        # A fine-tuned model names the model it started from (auto's choice depends on the
+        # zoo at the time, so the rebuild names it outright).
+        start = provenance.get("start", {}).get("model")
         provenance["rebuild"] = (f"scripts/build_model.sh {data['instrument']} {loaded.info.name}"
-                                 + (f" --steps {steps}" if steps != DEFAULT_STEPS else ""))
+                                 + (f" --steps {steps}" if steps != DEFAULT_STEPS else "")
+                                 + f" --from {start or 'scratch'}")
     save_model(target, loaded.instrument, loaded.info, half=True)
     print(f"{args.model} -> {target} ({target.stat().st_size / 1e6:.1f} MB)")
 

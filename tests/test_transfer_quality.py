@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ddspkit
-from conftest import PHRASE, cents
+from conftest import CELLO_LINE, PHRASE, ZOO, cents
 from ddspkit.audio import resample
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.features import extract_features
@@ -78,17 +78,7 @@ def test_demo_writes_audible_output_and_plot(tmp_path):
     assert rate == SAMPLE_RATE_HZ and -40 < level_db < -3
 
 
-# Chorale-style bass line in the cello's range, not from the training pieces.
-CELLO_LINE = [(48, 0.0, 0.7, 80), (50, 0.75, 1.45, 85), (52, 1.5, 2.2, 90), (53, 2.25, 3.4, 100),
-              (55, 3.5, 4.2, 95), (57, 4.25, 4.95, 85), (55, 5.0, 5.7, 75), (53, 5.75, 7.0, 65)]
-
-
-# Each bundled instrument: its General MIDI program and a transposition of the line into its
-# range (as its training data was: cello C2-E5, violin G3-C7, flute C4-C7, trumpet F#3-C6).
-BUNDLED = {"Cello": (42, 0), "Violin": (40, 19), "Flute": (73, 24), "Trumpet": (56, 19)}
-
-
-@pytest.mark.parametrize("name", sorted(BUNDLED))
+@pytest.mark.parametrize("name", sorted(ZOO))
 def test_bundled_instrument_resynthesis_beats_harmonic_baseline_and_dry_path_carries_level(name):
     """What makes a model usable in DDSP-VST: the dry synth alone (the plugin ignores the learned
     room) has the recording's level, and the timbre is far closer than a plain harmonic tone."""
@@ -97,7 +87,7 @@ def test_bundled_instrument_resynthesis_beats_harmonic_baseline_and_dry_path_car
     from ddspkit.config import HOP_SAMPLES
     from ddspkit.evaluate import harmonic_baseline, score
 
-    program, transpose = BUNDLED[name]
+    program, transpose = ZOO[name]
     line = [(p + transpose, s, e, v) for p, s, e, v in CELLO_LINE]
     audio = render_notes(line, program=program, sample_rate_hz=SAMPLE_RATE_HZ)
     feats = extract_features(audio)

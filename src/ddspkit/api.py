@@ -137,11 +137,15 @@ def load_model(name_or_path: str | Path, device: str | None = None) -> Model:
 
 def train(folder: str | Path, name: str, recipe: Recipe | str = DEFAULT_RECIPE,
           steps: int | None = None, device: str | torch.device | None = None,
-          **options) -> Model:
-    """Prepare ``folder`` and train (or resume) the instrument ``name``; return the model."""
+          start_from: str | None = None, **options) -> Model:
+    """Prepare ``folder`` and train (or resume) the instrument ``name``; return the model.
+
+    ``start_from``: "auto" (the nearest bundled model; the default for a new run),
+    "scratch" (random weights), or a model name or path to fine-tune.
+    """
     data: PreparedDataset = prepare(folder)
     result = _train(data, name, recipe, n_steps=steps, device=device,
-                    source=str(Path(folder).resolve()), **options)
+                    source=str(Path(folder).resolve()), start_from=start_from, **options)
     return load_model(result.model_path)
 
 

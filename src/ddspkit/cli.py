@@ -112,6 +112,9 @@ def train_cmd(
     restart: bool = typer.Option(False, help="Discard the saved checkpoint and start over."),
     seed: int = typer.Option(0, help="Random seed (weights, data order, noise)."),
     checkpoint_every: int = typer.Option(None, help="Steps between checkpoints."),
+    start_from: str = typer.Option(None, "--from", help="Start from 'auto' (the bundled model "
+                                   "nearest to the data; the default), 'scratch' (random "
+                                   "weights), or a model name or file to fine-tune."),
 ):
     """Train an instrument; run the same command again to resume after any interruption."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -129,7 +132,8 @@ def train_cmd(
     run_dir = paths.runs_dir() / name
     out.print(f"training {name} with the '{chosen.name}' recipe on "
               f"{device or default_device()}; logs: tensorboard --logdir \"{run_dir}\"")
-    if (run_dir / "checkpoint.pt").exists() and not restart:
+    resuming = (run_dir / "checkpoint.pt").exists() and not restart
+    if resuming:
         out.print("resuming from the last checkpoint")
     start = time.perf_counter()
     with Progress(terminal.literal_column("{task.description}", "bold"), BarColumn(),
@@ -147,11 +151,15 @@ def train_cmd(
             rate = (step - first[1]) / (now - first[0]) if now > first[0] else 0.0
             bar.update(task, completed=step, total=total, loss=loss, rate=rate)
 
+        def on_start(start) -> None:
+            bar.console.print(("the run started " if resuming else "starting ") + start.describe())
+
         try:
             result = train(data, name, chosen, n_steps=steps, device=device, seed=seed,
                            restart=restart, checkpoint_every=checkpoint_every, on_step=on_step,
                            source=str(folder.resolve()), run_dir=run_dir,
-                           on_message=lambda line: terminal.warning(line, bar.console))
+                           on_message=lambda line: terminal.warning(line, bar.console),
+                           start_from=start_from, on_start=on_start)
         except TrainingInterrupted as stop:
             bar.stop()
             console.print(f"interrupted at step {stop.step}: checkpoint saved, model written to "
@@ -259,18 +267,25 @@ def transcribe_cmd(
 def models_cmd():
     """List the installed and bundled models."""
     from ddspkit import paths
+    from ddspkit.core import midi_to_hz
+    from ddspkit.dataset import note_name
     from ddspkit.modelfile import list_models
 
-    table = terminal.table("name", "source", "pitch range", "trained", "file")
+    # The range played: 2nd to 98th percentile of the training data's note-on pitch.
+    table = terminal.table("name", "source", "range played",
+                           "trained", "file")
     for info in list_models():
         p = info.provenance
         data = p.get("data", {})
-        trained = (f"{p['steps']} steps on {data.get('usable_minutes', 0):.0f} min of audio" if "steps" in p
+        start = (p.get("start") or {}).get("model")
+        trained = (f"{p['steps']} steps{f' from {start}' if start else ''} on "
+                   f"{data.get('usable_minutes', 0):.0f} min of audio" if "steps" in p
                    else p.get("format", "?"))
+        quantiles = info.statistics.pitch_quantiles_midi
+        low_hz, high_hz = (float(midi_to_hz(quantiles[i * len(quantiles) // 100])) for i in (2, 98))
         table.add_row(info.name, info.source,
-                      f"{info.statistics.mean_min_pitch_note_hz:.0f}-"
-                      f"{info.statistics.mean_max_pitch_note_hz:.0f} Hz", trained,
-                      info.path.name if info.source == "bundled" else str(info.path))
+                      f"{note_name(low_hz)}-{note_name(high_hz)} ({low_hz:.0f}-{high_hz:.0f} Hz)",
+                      trained, info.path.name if info.source == "bundled" else str(info.path))
     out.print(table)
     out.print(f"user models folder: {paths.models_dir()}")
 

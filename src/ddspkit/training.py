@@ -1,5 +1,8 @@
 """Training: recipes, a resumable loop with atomic checkpoints, TensorBoard logs.
 
+A run starts from random weights or from a model's weights (fine-tuning; ``auto`` picks the
+nearest bundled model, see :mod:`ddspkit.finetune`); the checkpoint records the start.
+
 Running the same ``train`` again resumes from the last checkpoint with the same step count,
 optimizer and scheduler state, and data order: the order of examples and the synth's noise
 are functions of (seed, step), so an interrupted run continues exactly where it stopped.
@@ -27,6 +30,7 @@ from ddspkit.audio import atomic_write, remove_stale_temporaries
 from ddspkit.config import SAMPLE_RATE_HZ, ModelConfig
 from ddspkit.dataset import Examples, PreparedDataset, batch, cut_examples
 from ddspkit.errors import UserError
+from ddspkit.finetune import AUTO_WINDOWS, DEFAULT_START, StartPoint, resolve_start, same_start
 from ddspkit.losses import multiscale_spectral_loss
 from ddspkit.model import Instrument
 from ddspkit.modelfile import ModelInfo, save_model, user_model_path
@@ -104,6 +108,7 @@ class TrainResult:
     step: int
     validation_loss: float | None
     wall_seconds: float
+    start: StartPoint | None = None
 
 
 def get_recipe(name: str) -> Recipe:
@@ -209,6 +214,9 @@ def train(
     source: str = "",
     on_message: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    start_from: str | None = None,
+    start_exclude: tuple[str, ...] = (),
+    on_start: Callable[[StartPoint], None] | None = None,
 ) -> TrainResult:
     """Train (or resume training) an instrument on prepared data; write its model file.
 
@@ -221,6 +229,11 @@ def train(
         on_step: called as ``on_step(step, total_steps, loss)`` after every step.
         on_message: called with a one-line note when something unusual happens (a rollback).
         should_stop: polled between steps; True stops as Ctrl-C does (a UI's stop button).
+        start_from: "scratch", "auto" (the nearest bundled model), a model name or a path
+            (see :mod:`ddspkit.finetune`); None: the default (DEFAULT_START) for a new run,
+            and whatever a resumed run started from.
+        start_exclude: bundled models "auto" must not pick.
+        on_start: called with the run's :class:`StartPoint` once known (before any step).
     Raises:
         TrainingInterrupted: on Ctrl-C, SIGTERM or ``should_stop``, after saving the
             checkpoint and the model.
@@ -237,7 +250,10 @@ def train(
     model_path = model_path or user_model_path(name)
     trainer = _Trainer(data, name, recipe, device, seed, run_dir, model_path, source, dist)
     trainer.prepare_run_folder(restart)
-    trainer.resume_if_saved()
+    if not trainer.resume_if_saved(start_from):
+        trainer.start_at(start_from or DEFAULT_START, start_exclude)
+    if on_start is not None and trainer.dist.is_main:
+        on_start(trainer.start)
     return trainer.run(on_step, on_message or (lambda message: None), should_stop)
 
 
@@ -279,6 +295,7 @@ class _Trainer:
         # lr_scale: halved by each rollback after a divergence, kept across resumes.
         self.meta: dict[str, Any] = {"name": name, "recipe": recipe.name, "seed": seed,
                                      "train_seconds": 0.0, "lr_scale": 1.0, "rollbacks": []}
+        self.start = StartPoint("scratch")
         self.last_good: tuple[dict, dict, int] | None = None
         self.rollbacks_this_run = 0  # a resume gets MAX_ROLLBACKS more tries
         self.writer = None
@@ -293,21 +310,46 @@ class _Trainer:
         if self.dist.enabled:
             torch.distributed.barrier()
 
-    def resume_if_saved(self) -> None:
+    def start_at(self, requested: str, exclude: tuple[str, ...] = ()) -> None:
+        """A new run: load the starting weights (none from scratch) and record the start."""
+        few = self.val_examples if len(self.val_examples) else self.train_examples
+        pick = np.unique(np.linspace(0, len(few) - 1, min(AUTO_WINDOWS, len(few))).astype(int))
+        windows = type(few)(few.file_index[pick], few.start_frame[pick], few.n_frames)
+
+        def score(instrument: Instrument) -> float:
+            return validation_loss(instrument, self.data, windows, self.device)
+
+        self.start = resolve_start(requested, score, self.device, exclude)
+        if self.start.state is not None:
+            self.instrument.load_state_dict(self.start.state)
+            self.start.state = None  # the weights live in the instrument now
+        self.meta["start"] = self.start.to_dict()
+
+    def resume_if_saved(self, start_from: str | None = None) -> bool:
+        """Load the checkpoint if there is one (True). ``start_from``, when given, must agree
+        with the start the run recorded."""
         if not self.checkpoint_path.exists():
-            return
+            return False
         state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
         saved = json.loads(state["meta"])
         if saved.get("recipe") != self.recipe.name or saved.get("seed") != self.seed:
             raise UserError(
                 f"{self.checkpoint_path}: this run was started with recipe '{saved.get('recipe')}' "
                 f"and seed {saved.get('seed')}; use the same, or --restart to start over")
+        self.start = StartPoint.from_dict(saved.get("start"))
+        if start_from is not None and not same_start(start_from, self.start):
+            raise UserError(
+                f"{self.checkpoint_path}: this run started from "
+                f"{self.start.model or 'random weights'} (--from {self.start.requested}), not "
+                f"--from {start_from}; use the same, or --restart to start over")
+        self.meta["start"] = self.start.to_dict()
         self.instrument.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.meta["train_seconds"] = float(saved.get("train_seconds", 0.0))
         self.meta["lr_scale"] = float(saved.get("lr_scale", 1.0))
         self.meta["rollbacks"] = list(saved.get("rollbacks", []))
+        return True
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -361,7 +403,8 @@ class _Trainer:
         if dist.enabled:
             torch.distributed.barrier()
             torch.distributed.destroy_process_group()
-        return TrainResult(path, self.step, val_loss, time.perf_counter() - self.wall_start)
+        return TrainResult(path, self.step, val_loss, time.perf_counter() - self.wall_start,
+                           self.start)
 
     def _train_step(self) -> float | None:
         """One optimisation step; None (and no update) when the loss or gradient is not finite."""
@@ -473,6 +516,7 @@ class _Trainer:
             "steps": self.step,
             "train_seconds": round(self.meta["train_seconds"], 1),
             "seed": self.seed,
+            "start": self.start.to_dict(),
             "validation_loss": val_loss,
             "device": str(self.device),
             "torch_version": torch.__version__,
