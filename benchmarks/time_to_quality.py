@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--zoo-steps", type=int, default=None, help="steps from the zoo")
     parser.add_argument("--exclude", nargs="*", default=[], help="bundled models auto skips")
     parser.add_argument("--every", type=int, default=500, help="steps between scores")
+    parser.add_argument("--zoo-recipe", default=DEFAULT_RECIPE, help="the zoo run's recipe")
     parser.add_argument("--reference-steps", type=int, default=0,
                         help="also train Magenta's reference recipe this far (0: skip)")
     parser.add_argument("--scratch-model", default=None,
@@ -168,7 +169,7 @@ def main() -> None:
     heldout = prepare(args.data / "heldout", min_usable_minutes=0.0)
     name = args.name or args.data.name.capitalize()
     runs = [Run(work, "scratch", f"{name}-scratch", DEFAULT_RECIPE, "scratch", args.steps),
-            Run(work, "zoo", name, DEFAULT_RECIPE, "auto", args.zoo_steps or args.steps,
+            Run(work, "zoo", name, args.zoo_recipe, "auto", args.zoo_steps or args.steps,
                 tuple(args.exclude))]
     if args.reference_steps:
         runs.append(Run(work, "reference", f"{name}-reference", "reference", "scratch",

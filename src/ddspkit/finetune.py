@@ -110,11 +110,23 @@ def _weights_of(name_or_path: str) -> tuple[str, str, dict[str, torch.Tensor]]:
 
 
 def bundled_names(exclude: Iterable[str] = ()) -> list[str]:
-    """Names of the bundled models that ``auto`` chooses among, less ``exclude``."""
+    """Names of the bundled models that ``auto`` chooses among, less ``exclude`` and the
+    models fine-tuned from one of them (directly or further back), which carry its weights."""
+    bundled = {info.name.lower(): info for info in list_models()
+               if info.source == "bundled" and info.path is not None
+               and info.path.suffix != VST_SUFFIX}
     skip = {name.lower() for name in exclude}
-    return [info.name for info in list_models()
-            if info.source == "bundled" and info.path is not None
-            and info.path.suffix != VST_SUFFIX and info.name.lower() not in skip]
+
+    def descends_from_skipped(name: str) -> bool:
+        seen: set[str] = set()
+        while name in bundled and name not in seen:
+            if name in skip:
+                return True
+            seen.add(name)
+            name = str((bundled[name].provenance.get("start") or {}).get("model") or "").lower()
+        return name in skip
+
+    return [info.name for key, info in bundled.items() if not descends_from_skipped(key)]
 
 
 def nearest_bundled(score: Scorer, device: torch.device, exclude: Iterable[str] = ()

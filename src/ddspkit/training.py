@@ -28,7 +28,7 @@ import torch
 from ddspkit import __version__, paths
 from ddspkit.audio import atomic_write, remove_stale_temporaries
 from ddspkit.config import SAMPLE_RATE_HZ, ModelConfig
-from ddspkit.dataset import Examples, PreparedDataset, batch, cut_examples
+from ddspkit.dataset import FEATURES_VERSION, Examples, PreparedDataset, batch, cut_examples
 from ddspkit.errors import UserError
 from ddspkit.finetune import AUTO_WINDOWS, DEFAULT_START, StartPoint, resolve_start, same_start
 from ddspkit.losses import multiscale_spectral_loss
@@ -314,7 +314,7 @@ class _Trainer:
         """A new run: load the starting weights (none from scratch) and record the start."""
         few = self.val_examples if len(self.val_examples) else self.train_examples
         pick = np.unique(np.linspace(0, len(few) - 1, min(AUTO_WINDOWS, len(few))).astype(int))
-        windows = type(few)(few.file_index[pick], few.start_frame[pick], few.n_frames)
+        windows = Examples(few.file_index[pick], few.start_frame[pick], few.n_frames)
 
         def score(instrument: Instrument) -> float:
             return validation_loss(instrument, self.data, windows, self.device)
@@ -522,6 +522,7 @@ class _Trainer:
             "torch_version": torch.__version__,
             "platform": platform.platform(),
             "data": self.data.summary.to_dict(),
+            "features_version": FEATURES_VERSION,
             "distributed": {"world_size": dist.world_size, "weight_checksums": checksums},
         }
         if self.meta["rollbacks"]:
