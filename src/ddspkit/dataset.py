@@ -25,7 +25,7 @@ from ddspkit.stats import DatasetStatistics, compute_statistics
 
 log = logging.getLogger(__name__)
 
-FEATURES_VERSION = "3"  # bump when feature extraction changes, to invalidate caches
+FEATURES_VERSION = "4"  # bump when feature extraction changes, to invalidate caches
 MIN_USABLE_MINUTES = 1.0
 RECOMMENDED_MINUTES = 10.0
 SILENCE_DB = -60.0  # frames below this are silence

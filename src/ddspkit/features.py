@@ -20,7 +20,7 @@ VOICED_CONFIDENCE = 0.5  # swift-f0's calibrated voicing threshold
 # multiples of f0/2 too is periodic at f0/2: a genuine note has nothing there (-40 dB and
 # below), while an octave-high reading of a weak-fundamental tone has them within a few dB.
 HALF_PERIOD_EVIDENCE_DB = -6.0
-# An octave-low reading is folded up only between neighbours an octave above it, when its
+# An octave-low reading is folded up only next to a neighbour an octave above it, when its
 # odd partials are weak; at most this long, so real low notes are never touched.
 MAX_LOW_RUN_S = 0.2
 WEAK_ODD_PARTIALS_DB = -10.0
@@ -130,8 +130,9 @@ def fold_octave_errors(audio_16k: np.ndarray, times_s: np.ndarray, pitch_hz: np.
     high for a few frames, notes' attacks or whole quiet notes, which the synth then plays
     as jumps. A run of frames (no jump over 3 semitones, voiced) is halved, up to twice, while
     its partials at the odd multiples of f0/2 are within HALF_PERIOD_EVIDENCE_DB of those at
-    f0's multiples; a run shorter than MAX_LOW_RUN_S that sits an octave below its
-    neighbours is doubled when its own odd partials are weak (the mirror error).
+    f0's multiples; a run shorter than MAX_LOW_RUN_S that sits an octave below a neighbour
+    it touches (the rest of its note, often: high saxophone notes start an octave low) is
+    doubled when its own odd partials are weak (the mirror error).
 
     Args:
         audio_16k: [T] the audio the tracker saw, 16 kHz.
@@ -171,7 +172,7 @@ def fold_octave_errors(audio_16k: np.ndarray, times_s: np.ndarray, pitch_hz: np.
             sides.append(np.median(midi[b:min(runs[j + 1][1], b + 3)]))
         run_midi = np.median(midi[a:b])
         # evidence at twice the pitch compares this pitch's odd partials with its even ones
-        if (sides and all(abs(side - run_midi - 12) <= 1 for side in sides)
+        if (sides and any(abs(side - run_midi - 12) <= 1 for side in sides)
                 and _median_evidence_db(spectra, 2 * pitch_hz[probe]) < WEAK_ODD_PARTIALS_DB):
             pitch_hz[a:b] *= 2
             midi[a:b] += 12
