@@ -14,6 +14,7 @@ starts fresh).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ class StartPoint:
     file: str | None = None  # that model's file ("bundled" models by name only)
     weights_sha256: str | None = None  # of the starting weights, float32
     chosen_by: str | None = None  # for "auto": how the model was chosen
-    candidate_losses: dict[str, float] | None = None  # for "auto": each candidate's loss
+    candidate_losses: dict[str, float | None] | None = None  # "auto": each candidate's loss
     state: dict[str, torch.Tensor] | None = field(default=None, repr=False)  # not recorded
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,15 +131,18 @@ def bundled_names(exclude: Iterable[str] = ()) -> list[str]:
 
 
 def nearest_bundled(score: Scorer, device: torch.device, exclude: Iterable[str] = ()
-                    ) -> tuple[str, dict[str, float]]:
+                    ) -> tuple[str, dict[str, float | None]]:
     """The bundled model that scores lowest on the data, and every candidate's score."""
-    losses: dict[str, float] = {}
+    losses: dict[str, float | None] = {}  # None: not finite (the data holds NaN)
     for name in bundled_names(exclude):
         loaded = load_model(name, device)
-        losses[name] = round(float(score(loaded.instrument)), 4)
-    if not losses:
-        raise UserError("--from auto: no bundled model to start from; use --from scratch")
-    return min(losses, key=losses.get), losses
+        loss = float(score(loaded.instrument))
+        losses[name] = round(loss, 4) if math.isfinite(loss) else None
+    scored = {name: loss for name, loss in losses.items() if loss is not None}
+    if not scored:
+        raise UserError("--from auto: no bundled model could be scored on this data; use "
+                        "--from scratch or --from a model's name")
+    return min(scored, key=scored.get), losses
 
 
 def resolve_start(requested: str, score: Scorer | None, device: torch.device,
