@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--tracker-reading", action="store_true",
                         help="feed the model the pitch tracker's own reading of note changes, "
                              "unsharpened (as ddspkit did before), to see what sharpening does")
+    parser.add_argument("--markdown", action="store_true", help="print the rows as a Markdown table")
     args = parser.parse_args()
     names = args.models or [info.name for info in list_models() if info.source == "bundled"]
     console = Console(highlight=False)
@@ -123,11 +124,15 @@ def main() -> None:
             m = measure(model, midi_path, args.soundfont, not args.no_auto, args.tracker_reading)
             failures += not m.passes
             shift = f" (octave shift {m.octave_shift:+d})" if m.octave_shift else ""
-            rows.add_row(name, midi_path.stem + shift, f"{m.recording.within_50_cents:.3f}",
-                         f"{m.model.within_50_cents:.3f}", f"{100 * m.model.octave_errors:.2f} %",
-                         *[f"{v:.0f}" for v in (*m.attack_ms, *m.change_ms)],
-                         "yes" if m.passes else "NO")
-    console.print(rows)
+            cells = [model.name, midi_path.stem + shift, f"{m.recording.within_50_cents:.3f}",
+                     f"{m.model.within_50_cents:.3f}", f"{100 * m.model.octave_errors:.2f} %",
+                     *[f"{v:.0f}" for v in (*m.attack_ms, *m.change_ms)],
+                     "yes" if m.passes else "NO"]
+            if args.markdown:
+                print("| " + " | ".join(cells) + " |", flush=True)
+            rows.add_row(*cells)
+    if not args.markdown:
+        console.print(rows)
     console.print(f"{failures} piece(s) fail" if failures else "every piece passes")
 
 
