@@ -6,7 +6,7 @@ Half precision halves the wheel size; loading casts back to float32 (the differe
 below -40 dB of the output, see tests/test_modelfile.py). The file's provenance gains the
 training data's recipe (from the ``manifest.json`` that scripts/make_instrument_data.py
 wrote beside the training folder: soundfont, program, seed, every piece of each split) and
-the command that rebuilds the model.
+the command that rebuilds the model (with the model it was fine-tuned from, if any).
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ddspkit.modelfile import load_model, save_model
-from ddspkit.training import DEFAULT_RECIPE, RECIPES
+from ddspkit.training import DEFAULT_RECIPE, FINETUNE_RECIPE, RECIPES
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "src" / "ddspkit" / "assets"
-DEFAULT_STEPS = RECIPES[DEFAULT_RECIPE].n_steps
 
 
 def data_provenance(train_folder: Path) -> dict[str, Any] | None:
@@ -56,9 +55,16 @@ def main() -> None:
     data = data_provenance(ROOT / provenance["source"]) if provenance.get("source") else None
     if data is not None:
         provenance["data"] = {**provenance.get("data", {}), "recipe": data}
-        steps = provenance.get("steps", DEFAULT_STEPS)
+        # A fine-tuned model names the model it started from (auto's choice depends on the
+        # zoo at the time, so the rebuild names it outright).
+        start = provenance.get("start", {}).get("model")
+        recipe = provenance.get("recipe", {}).get("name", DEFAULT_RECIPE)
+        steps = provenance.get("steps", RECIPES[recipe].n_steps)
+        usual = FINETUNE_RECIPE if start else DEFAULT_RECIPE  # what train takes unless told
         provenance["rebuild"] = (f"scripts/build_model.sh {data['instrument']} {loaded.info.name}"
-                                 + (f" --steps {steps}" if steps != DEFAULT_STEPS else ""))
+                                 + (f" --recipe {recipe}" if recipe != usual else "")
+                                 + (f" --steps {steps}" if steps != RECIPES[recipe].n_steps else "")
+                                 + f" --from {start or 'scratch'}")
     save_model(target, loaded.instrument, loaded.info, half=True)
     print(f"{args.model} -> {target} ({target.stat().st_size / 1e6:.1f} MB)")
 

@@ -72,6 +72,20 @@ INSTRUMENTS = {
     "violin": InstrumentSpec(40, "ryans", (("melody", (0, 0, 12)),), (55, 96), 0.5),
     "flute": InstrumentSpec(73, "ryans", (("melody", (0, 12)),), (60, 96), 0.5),
     "trumpet": InstrumentSpec(56, "chorales", (("soprano", (0,)),), (54, 84), 0.4),
+    # The rest of DDSP-VST's built-in instruments, each in its usual range. Bass-clef
+    # instruments take chorale bass and tenor lines; treble ones fiddle tunes, at pitch or
+    # an octave off now and then, so that the whole range is covered.
+    "saxophone": InstrumentSpec(65, "ryans", (("melody", (0, -12)),), (49, 81), 0.6),  # alto sax
+    "bassoon": InstrumentSpec(70, "chorales", (("bass", (0,)), ("tenor", (-12, 0))), (34, 72), 0.5),
+    "clarinet": InstrumentSpec(71, "ryans", (("melody", (0, 0, 12)),), (50, 91), 0.5),
+    # A melodica is a mouth-blown free reed; General MIDI has none, its harmonica is nearest.
+    "melodica": InstrumentSpec(22, "ryans", (("melody", (0, 12)),), (53, 89), 0.5),
+    "sitar": InstrumentSpec(104, "ryans", (("melody", (0, -12)),), (48, 84), 0.3),
+    "trombone": InstrumentSpec(57, "chorales", (("bass", (0,)), ("tenor", (0,))), (40, 74), 0.5),
+    # An octave below the chorale bass; the pitch tracker reads down to 47 Hz (MIDI 30).
+    "tuba": InstrumentSpec(58, "chorales", (("bass", (-12, 0)),), (33, 62), 0.5),
+    # A sung "ah": soprano and tenor lines of the chorales.
+    "vowels": InstrumentSpec(52, "chorales", (("soprano", (0, -12)), ("tenor", (0,))), (48, 79), 0.6),
 }
 
 

@@ -25,6 +25,17 @@ PHRASE = [(72, 0.0, 0.45, 70), (74, 0.5, 0.95, 80), (76, 1.0, 1.45, 90), (77, 1.
           (72, 4.5, 5.8, 50)]
 
 
+# A bass line (C3-A3, 7 s) that each bundled instrument plays transposed into its range.
+CELLO_LINE = [(48, 0.0, 0.7, 80), (50, 0.75, 1.45, 85), (52, 1.5, 2.2, 90), (53, 2.25, 3.4, 100),
+              (55, 3.5, 4.2, 95), (57, 4.25, 4.95, 85), (55, 5.0, 5.7, 75), (53, 5.75, 7.0, 65)]
+
+# Every bundled instrument: the General MIDI program its training data was rendered with
+# (FluidR3) and the transposition that puts CELLO_LINE inside its training range.
+ZOO = {"Cello": (42, 0), "Violin": (40, 19), "Flute": (73, 24), "Trumpet": (56, 19),
+       "Saxophone": (65, 12), "Bassoon": (70, 0), "Clarinet": (71, 17), "Melodica": (22, 17),
+       "Sitar": (104, 12), "Trombone": (57, 0), "Tuba": (58, -9), "Vowels": (52, 7)}
+
+
 def cents(measured_hz, reference_hz):
     return 1200.0 * np.log2(np.asarray(measured_hz) / np.asarray(reference_hz))
 

@@ -112,22 +112,28 @@ def score_midi(notes, times_s: np.ndarray, margin_s: float = 0.03) -> np.ndarray
     return midi
 
 
-def test_octave_errors_of_a_real_flute_are_folded():
-    """swift-f0 alone reads FluidSynth's flute an octave off on 14 % of these frames."""
+@pytest.mark.parametrize(("program", "transpose"), [(73, 0), (65, 5)], ids=["flute", "alto-sax"])
+def test_octave_errors_of_a_real_instrument_are_folded(program, transpose):
+    """swift-f0 alone reads FluidSynth's flute an octave off on 14 % of these frames, and its
+    alto saxophone (high notes start an octave low) on 11 %; folding only next to a note an
+    octave above on both sides of a run left 10 % of the saxophone's."""
     from ddspkit.core import hz_to_midi
     from ddspkit.soundfont import render_notes
 
-    audio = render_notes(PHRASE, program=73, sample_rate_hz=SAMPLE_RATE_HZ)
+    notes = [(p + transpose, s, e, v) for p, s, e, v in PHRASE]
+    audio = render_notes(notes, program=program, sample_rate_hz=SAMPLE_RATE_HZ)
     feats = extract_features(audio)
-    score = score_midi(PHRASE, np.arange(feats.n_frames) * HOP_SAMPLES / SAMPLE_RATE_HZ)
+    score = score_midi(notes, np.arange(feats.n_frames) * HOP_SAMPLES / SAMPLE_RATE_HZ)
     inside = feats.voiced & np.isfinite(score)
     off = np.abs(hz_to_midi(feats.f0_hz[inside]) - score[inside]) > 6
     assert inside.sum() > 200 and off.mean() < 0.02, f"{100 * off.mean():.1f} % an octave off"
 
 
 @pytest.mark.parametrize(("program", "notes"), [(73, PHRASE), (73, OCTAVE_LEAPS),
-                                                (40, OCTAVE_LEAPS), (56, OCTAVE_LEAPS)],
-                         ids=["flute-phrase", "flute-leaps", "violin-leaps", "trumpet-leaps"])
+                                                (40, OCTAVE_LEAPS), (56, OCTAVE_LEAPS),
+                                                (65, OCTAVE_LEAPS)],
+                         ids=["flute-phrase", "flute-leaps", "violin-leaps", "trumpet-leaps",
+                              "alto-sax-leaps"])
 def test_octave_folding_only_moves_frames_onto_the_score(program, notes):
     from ddspkit.core import hz_to_midi
     from ddspkit.features import _pitch_tracker, fold_octave_errors
@@ -147,3 +153,46 @@ def test_octave_folding_only_moves_frames_onto_the_score(program, notes):
     assert not wrong.any(), f"{wrong.sum()} of {len(in_notes)} folded frames left the score"
     if program == 73 and notes is PHRASE:
         assert len(in_notes) > 20  # the case above: folding did happen
+
+
+def midi_curve_hz(midi: np.ndarray) -> np.ndarray:
+    return (440.0 * 2 ** ((np.asarray(midi, np.float64) - 69) / 12)).astype(np.float32)
+
+
+def test_note_changes_become_steps_one_frame_early_and_vibrato_and_slides_stay():
+    from ddspkit.core import hz_to_midi
+    from ddspkit.features import sharpen_note_changes
+
+    # A tracker's reading of a change from A4 to C5: two frames gliding between them.
+    reading = np.array([69.0] * 6 + [69.9, 71.2] + [72.0] * 6)
+    sharpened = hz_to_midi(sharpen_note_changes(midi_curve_hz(reading), np.ones(14, bool)))
+    np.testing.assert_allclose(sharpened, [69.0] * 6 + [72.0] * 8, atol=1e-3)  # frame 7 was nearer
+    # Vibrato of +-50 cents at 6 Hz, a slide over 10 frames, and a change with an unvoiced end
+    # are played as read.
+    t = np.arange(100) / 50
+    vibrato = 69 + 0.5 * np.sin(2 * np.pi * 6 * t)
+    slide = np.concatenate([[60.0] * 5, np.linspace(60, 67, 10), [67.0] * 5])
+    for curve, voiced in ((vibrato, np.ones(100, bool)), (slide, np.ones(20, bool)),
+                          (reading, np.arange(14) < 9)):
+        out = hz_to_midi(sharpen_note_changes(midi_curve_hz(curve), voiced))
+        np.testing.assert_allclose(out, curve, atol=1e-3)
+
+
+def test_resynthesis_sits_on_the_score_as_well_as_the_recording():
+    """Played by a synth, the extracted pitch lands on the score where the recording's own
+    pitch does: note changes are not heard late (they were, by a frame, on 3 % of the note
+    frames of a violin piece)."""
+    from ddspkit.evaluate import harmonic_baseline, score_fit
+    from ddspkit.midi import Note
+    from ddspkit.soundfont import render_notes
+
+    legato = [(p + 2, s, e + 0.04, v) for p, s, e, v in PHRASE]  # violin: C5-G5 raised a tone
+    audio = render_notes(legato, program=40, sample_rate_hz=SAMPLE_RATE_HZ)
+    notes = [Note(p, s, e, v) for p, s, e, v in legato]
+    recording = score_fit(extract_features(audio, sharpen=False), notes)
+    feats = extract_features(audio)
+    resynthesis = harmonic_baseline(feats, (feats.n_frames - 1) * HOP_SAMPLES)
+    played = score_fit(extract_features(resynthesis, sharpen=False), notes)
+    # 0.988 against the recording's 0.980 (the tracker's reading played as it is: 0.976)
+    assert played.within_50_cents >= recording.within_50_cents, (played, recording)
+    assert played.octave_errors <= 0.01

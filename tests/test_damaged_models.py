@@ -164,7 +164,7 @@ def test_nan_loss_rolls_back_with_a_lower_learning_rate(sung_dataset, monkeypatc
     monkeypatch.setattr(training, "multiscale_spectral_loss", nan_at({5, 6}))
     messages = []
     result = training.train(ddspkit.prepare(sung_dataset), "Wobbly", n_steps=8, checkpoint_every=3,
-                            on_message=messages.append)
+                            on_message=messages.append, start_from="scratch")
     assert result.step == 8
     assert len(messages) == 2 and "back to step 3" in messages[0] and "x0.25" in messages[1]
     loaded = load_model(result.model_path)  # the weights stayed finite
@@ -178,7 +178,7 @@ def test_training_that_keeps_diverging_stops_with_one_line(sung_dataset, tmp_pat
             "real = training.multiscale_spectral_loss\n"
             "training.multiscale_spectral_loss = lambda a, b: real(a, b) * float('nan')\n"
             f"sys.argv = ['ddspkit', 'train', {str(sung_dataset)!r}, '--name', 'Diverges', "
-            "'--steps', '6']\nfrom ddspkit.cli import main\nmain()\n")
+            "'--steps', '6', '--from', 'scratch']\nfrom ddspkit.cli import main\nmain()\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=os.environ.copy(), timeout=600)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr

@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from conftest import ZOO
 from ddspkit import paths
 from ddspkit.errors import UserError
 from ddspkit.model import Instrument
@@ -109,7 +110,7 @@ def test_mismatched_weights_are_a_user_error(tmp_path):
         load_model(path)
 
 
-@pytest.mark.parametrize("name", ["Cello", "Violin", "Flute", "Trumpet"])
+@pytest.mark.parametrize("name", sorted(ZOO))
 def test_bundled_model_records_how_to_rebuild_it(name):
     """Provenance: real-sample data anyone can regenerate, split by piece, and the command."""
     from ddspkit.modelfile import load_model
@@ -121,7 +122,13 @@ def test_bundled_model_records_how_to_rebuild_it(name):
     assert pieces["train"] and pieces["heldout"] and not pieces["train"] & pieces["heldout"]
     assert provenance["rebuild"].startswith(f"scripts/build_model.sh {data['instrument']} {name}")
     assert not provenance["source"].startswith("/")  # no path of the machine that built it
-    assert provenance["recipe"]["name"] == "fast" and provenance["steps"] >= 4000
+    assert provenance["recipe"]["name"] == "fast"
+    start = provenance.get("start", {}).get("model")
+    if start is None:  # from random weights, as the first four were
+        assert provenance["steps"] >= 4000
+    else:  # fine-tuned from another bundled model, which the rebuild names
+        assert provenance["rebuild"].endswith(f"--from {start}") and start in ZOO and start != name
+        assert provenance["steps"] >= 500
 
 
 def test_a_models_own_tflite_export_is_not_listed_as_another_instrument():

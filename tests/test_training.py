@@ -73,8 +73,9 @@ def test_train_then_transfer_keeps_pitch_level_and_length(sung_dataset, tmp_path
     assert abs(level_gap) < 10
 
 
-def test_kill_9_then_same_command_resumes_exactly(sung_dataset, tmp_path, monkeypatch):
-    args = ("--steps", "8", "--checkpoint-every", "2")
+@pytest.mark.parametrize("start", ["Cello", "scratch"], ids=["fine-tuning", "from-scratch"])
+def test_kill_9_then_same_command_resumes_exactly(sung_dataset, tmp_path, monkeypatch, start):
+    args = ("--steps", "8", "--checkpoint-every", "2", "--from", start)
     # Uninterrupted reference run.
     monkeypatch.setenv("DDSPKIT_HOME", str(tmp_path / "a"))
     ref = train_cli(sung_dataset, "Resume", *args)
@@ -130,13 +131,19 @@ def test_ctrl_c_saves_checkpoint_and_model(sung_dataset, tmp_path, monkeypatch, 
     assert (tmp_path / "runs" / "Break" / "checkpoint.pt").exists()
 
 
-def test_wrong_recipe_on_resume_is_a_clear_error(sung_dataset, tmp_path, monkeypatch):
+def test_wrong_recipe_or_start_on_resume_is_a_clear_error(sung_dataset, tmp_path, monkeypatch):
     monkeypatch.setenv("DDSPKIT_HOME", str(tmp_path))
-    first = train_cli(sung_dataset, "Mixed", "--steps", "2")
+    first = train_cli(sung_dataset, "Mixed", "--steps", "2", "--from", "Cello")
     assert first.wait(timeout=600) == 0
-    second = train_cli(sung_dataset, "Mixed", "--steps", "2", "--recipe", "reference")
-    _, stderr = second.communicate(timeout=600)
-    assert second.returncode == 1 and "--restart" in stderr and "Traceback" not in stderr
+    for other in (("--recipe", "reference"), ("--from", "Flute"), ("--from", "scratch")):
+        second = train_cli(sung_dataset, "Mixed", "--steps", "2", "--from", "Cello", *other)
+        _, stderr = second.communicate(timeout=600)
+        assert second.returncode == 1 and "--restart" in stderr and "Traceback" not in stderr
+    # The same start by another name, or none given, resumes: it records where it began.
+    again = train_cli(sung_dataset, "Mixed", "--steps", "3", "--from", "cello")
+    stdout, stderr = again.communicate(timeout=600)
+    assert again.returncode == 0, stderr
+    assert "resuming" in stdout and "the run started from Cello" in stderr
 
 
 def test_nan_samples_in_training_data_never_reach_the_model(tmp_path):

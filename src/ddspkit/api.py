@@ -19,7 +19,7 @@ from ddspkit.dataset import PreparedDataset, prepare
 from ddspkit.errors import UserError
 from ddspkit.modelfile import LoadedModel, ModelInfo, list_models
 from ddspkit.modelfile import load_model as _load_model
-from ddspkit.training import DEFAULT_RECIPE, Recipe, default_device
+from ddspkit.training import Recipe, default_device
 from ddspkit.training import train as _train
 from ddspkit.transfer import TransferResult, transfer
 
@@ -171,13 +171,18 @@ def load_model(name_or_path: str | Path, device: str | None = None) -> Model:
     return Model(_load_model(name_or_path, device or default_device()))
 
 
-def train(folder: str | Path, name: str, recipe: Recipe | str = DEFAULT_RECIPE,
+def train(folder: str | Path, name: str, recipe: Recipe | str | None = None,
           steps: int | None = None, device: str | torch.device | None = None,
-          **options) -> Model:
-    """Prepare ``folder`` and train (or resume) the instrument ``name``; return the model."""
+          start_from: str | None = None, **options) -> Model:
+    """Prepare ``folder`` and train (or resume) the instrument ``name``; return the model.
+
+    ``start_from``: "auto" (the nearest bundled model; the default for a new run),
+    "scratch" (random weights), or a model name or path to fine-tune. ``recipe``: None picks
+    'finetune' from a model's weights and 'fast' from random weights (a resume keeps its own).
+    """
     data: PreparedDataset = prepare(folder)
     result = _train(data, name, recipe, n_steps=steps, device=device,
-                    source=str(Path(folder).resolve()), **options)
+                    source=str(Path(folder).resolve()), start_from=start_from, **options)
     return load_model(result.model_path)
 
 

@@ -90,13 +90,17 @@ def _print_files(folder: Path, data) -> None:
 def train_cmd(
     folder: Path = typer.Argument(..., help="Folder of recordings of one instrument."),
     name: str = typer.Option(..., "--name", "-n", help="The instrument's name, e.g. Cello."),
-    recipe: str = typer.Option("fast", help="Training recipe: 'fast' (default) or 'reference' "
-                               "(Magenta's Train_VST: 30k steps)."),
+    recipe: str = typer.Option(None, help="Training recipe: 'fast' (4,000 steps; the default "
+                               "from random weights), 'finetune' (1,000 steps; the default "
+                               "from a model) or 'reference' (Magenta's Train_VST: 30k steps)."),
     steps: int = typer.Option(None, help="Total training steps (default: the recipe's)."),
     device: str = typer.Option(None, help="cpu, cuda, cuda:1, mps (default: a GPU if any)."),
     restart: bool = typer.Option(False, help="Discard the saved checkpoint and start over."),
     seed: int = typer.Option(0, help="Random seed (weights, data order, noise)."),
     checkpoint_every: int = typer.Option(None, help="Steps between checkpoints."),
+    start_from: str = typer.Option(None, "--from", help="Start from 'auto' (the bundled model "
+                                   "nearest to the data; the default), 'scratch' (random "
+                                   "weights), or a model name or file to fine-tune."),
 ):
     """Train an instrument; run the same command again to resume after any interruption."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -110,11 +114,10 @@ def train_cmd(
     name = check_name(name, "--name")
     data = _prepare_with_progress(folder)
     _print_summary(data)
-    chosen = get_recipe(recipe)
+    asked = get_recipe(recipe) if recipe else None  # an unknown name fails before any work
     run_dir = paths.runs_dir() / name
-    out.print(f"training {name} with the '{chosen.name}' recipe on "
-              f"{device or default_device()}; logs: tensorboard --logdir \"{run_dir}\"")
-    if (run_dir / "checkpoint.pt").exists() and not restart:
+    resuming = (run_dir / "checkpoint.pt").exists() and not restart
+    if resuming:
         out.print("resuming from the last checkpoint")
     start = time.perf_counter()
     with Progress(terminal.literal_column("{task.description}", "bold"), BarColumn(),
@@ -122,7 +125,7 @@ def train_cmd(
                   TextColumn("loss {task.fields[loss]:.3f}"),
                   TextColumn("{task.fields[rate]:.2f} steps/s"), TimeRemainingColumn(),
                   console=console) as bar:
-        task = bar.add_task(name, total=steps or chosen.n_steps, loss=float("nan"), rate=0.0)
+        task = bar.add_task(name, total=steps, loss=float("nan"), rate=0.0)
         first: list[float] = []
 
         def on_step(step: int, total: int, loss: float) -> None:
@@ -132,11 +135,19 @@ def train_cmd(
             rate = (step - first[1]) / (now - first[0]) if now > first[0] else 0.0
             bar.update(task, completed=step, total=total, loss=loss, rate=rate)
 
+        def on_start(start, chosen) -> None:
+            bar.console.print(f"training {name} with the '{chosen.name}' recipe on "
+                              f"{device or default_device()}; logs: tensorboard --logdir "
+                              f"\"{run_dir}\"")
+            bar.console.print(("the run started " if resuming else "starting ") + start.describe())
+            bar.update(task, total=chosen.n_steps)
+
         try:
-            result = train(data, name, chosen, n_steps=steps, device=device, seed=seed,
+            result = train(data, name, asked, n_steps=steps, device=device, seed=seed,
                            restart=restart, checkpoint_every=checkpoint_every, on_step=on_step,
                            source=str(folder.resolve()), run_dir=run_dir,
-                           on_message=lambda line: terminal.warning(line, bar.console))
+                           on_message=lambda line: terminal.warning(line, bar.console),
+                           start_from=start_from, on_start=on_start)
         except TrainingInterrupted as stop:
             bar.stop()
             console.print(f"interrupted at step {stop.step}: checkpoint saved, model written to "
@@ -241,7 +252,7 @@ def models_cmd():
     from ddspkit import paths
     from ddspkit.modelfile import list_models, pitch_range, trained_summary
 
-    table = terminal.table("name", "source", "pitch range", "trained", "file")
+    table = terminal.table("name", "source", "range played", "trained", "file")
     for info in list_models():
         table.add_row(info.name, info.source, pitch_range(info), trained_summary(info),
                       info.path.name if info.source == "bundled" else str(info.path))

@@ -46,6 +46,12 @@ def midi_to_hz(midi: ArrayLike) -> ArrayLike:
     return 440.0 * np.power(2.0, (np.asarray(midi, dtype=np.float64) - 69.0) / 12.0)
 
 
+def note_name(f0_hz: float) -> str:
+    """The nearest equal-tempered note of a frequency in Hz, e.g. 440.0 -> 'A4'."""
+    names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+    midi = int(round(float(hz_to_midi(f0_hz))))
+    return f"{names[midi % 12]}{midi // 12 - 1}"
+
 def scale_f0(f0_hz: ArrayLike) -> ArrayLike:
     """Model input ``f0_scaled = midi(f0_hz) / 127`` (0 Hz maps to 0)."""
     return hz_to_midi(f0_hz) / F0_RANGE_MIDI

@@ -18,14 +18,14 @@ import numpy as np
 from ddspkit import paths
 from ddspkit.audio import AUDIO_EXTENSIONS, atomic_write, load_audio
 from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES, SAMPLE_RATE_HZ
-from ddspkit.core import hz_to_midi
+from ddspkit.core import note_name
 from ddspkit.errors import UserError
 from ddspkit.features import Features, extract_features
 from ddspkit.stats import DatasetStatistics, compute_statistics
 
 log = logging.getLogger(__name__)
 
-FEATURES_VERSION = "2"  # bump when feature extraction changes, to invalidate caches
+FEATURES_VERSION = "4"  # bump when feature extraction changes, to invalidate caches
 MIN_USABLE_MINUTES = 1.0
 RECOMMENDED_MINUTES = 10.0
 SILENCE_DB = -60.0  # frames below this are silence
@@ -265,12 +265,6 @@ def file_rows(data: PreparedDataset, folder: Path) -> list[tuple[str, ...]]:
                      f"{100 * d.usable_share:.0f} %", f"{100 * d.voiced_share:.0f} %",
                      d.median_note or "-", f"{100 * f.clipped_share:.2f} %"))
     return rows
-
-
-def note_name(f0_hz: float) -> str:
-    names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
-    midi = int(round(float(hz_to_midi(f0_hz))))
-    return f"{names[midi % 12]}{midi // 12 - 1}"
 
 
 @dataclass

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ
+from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES, SAMPLE_RATE_HZ
 from ddspkit.core import hz_to_midi
-from ddspkit.dataset import prepare
+from ddspkit.dataset import PreparedDataset, PreparedFile, prepare
 from ddspkit.features import Features, extract_features
 from ddspkit.losses import multiscale_spectral_loss
 from ddspkit.model import Instrument
@@ -143,18 +143,40 @@ def _mean(scores: list[Scores], weights: list[float]) -> Scores:
 
 
 @torch.no_grad()
+def resynthesize(instrument: Instrument, prepared: PreparedFile, reverb: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(target [T], the instrument's resynthesis [T]) of a prepared file, from its own f0
+    and power; T covers every whole hop."""
+    n = (prepared.features.n_frames - 1) * HOP_SAMPLES
+    device = instrument.device
+    resynth = instrument.render(torch.from_numpy(prepared.features.f0_hz).to(device),
+                                torch.from_numpy(prepared.features.power_db).to(device), n,
+                                reverb=reverb).cpu().numpy()
+    return prepared.audio[:n], resynth
+
+
+def spectral_distance(instrument: Instrument, heldout: PreparedDataset, reverb: bool = True
+                      ) -> float:
+    """The held-out multi-scale spectral distance alone (the quicker part of
+    :func:`evaluate`), averaged over files by duration."""
+    distances, weights = [], []
+    for f in heldout.files:
+        target, resynth = resynthesize(instrument, f, reverb)
+        distances.append(float(multiscale_spectral_loss(torch.from_numpy(resynth)[None],
+                                                        torch.from_numpy(target)[None])))
+        weights.append(len(target))
+    return float(np.average(distances, weights=weights))
+
+
+@torch.no_grad()
 def evaluate(instrument: Instrument, folder: str | Path, reverb: bool = True
              ) -> tuple[Scores, Scores]:
     """Model and harmonic-baseline scores on every audio file under ``folder``."""
     data = prepare(folder, min_usable_minutes=0.0)
     model_scores, base_scores, weights = [], [], []
-    device = instrument.device
     for f in data.files:
-        n = (f.features.n_frames - 1) * HOP_SAMPLES
-        target = f.audio[:n]
-        resynth = instrument.render(torch.from_numpy(f.features.f0_hz).to(device),
-                                    torch.from_numpy(f.features.power_db).to(device), n,
-                                    reverb=reverb).cpu().numpy()
+        target, resynth = resynthesize(instrument, f, reverb)
+        n = len(target)
         model_scores.append(score(target, f.features, resynth))
         base_scores.append(score(target, f.features, harmonic_baseline(f.features, n)))
         weights.append(n)
@@ -187,3 +209,111 @@ def scores_table(heldout: str | Path, models: list, title: str | None = None):
                       f"{s.loudness_l1_db:.2f}", f"{s.f0_l1_semitones:.3f}",
                       f"{100 * s.f0_outlier_share:.2f} %")
     return table, rows[:-1], baseline
+
+
+# --------------------------------------------------------------------------- against a score
+
+NOTE_SETTLE_S = 0.06  # a note's pitch is judged from 60 ms after its onset
+NOTE_RELEASE_S = 0.03  # to 30 ms before its end
+ON_PITCH_CENTS = 50.0
+
+
+@dataclass
+class ScoreFit:
+    """How well tracked pitch sits on a score, over the score's note frames."""
+
+    within_50_cents: float  # share of note frames voiced and within 50 cents of the note
+    octave_errors: float  # share of note frames voiced a whole number of octaves off (+-50 c)
+    n_frames: int
+
+
+def note_frames(notes, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frame indices, score pitch in MIDI) of every frame inside a note, from NOTE_SETTLE_S
+    after its onset to NOTE_RELEASE_S before its end (frame i at i / 50 s)."""
+    times = np.arange(n_frames) / FRAME_RATE_HZ
+    index, pitch = [], []
+    for note in notes:
+        inside = np.flatnonzero((times >= note.start_s + NOTE_SETTLE_S)
+                                & (times <= note.end_s - NOTE_RELEASE_S))
+        index.append(inside)
+        pitch.append(np.full(len(inside), float(note.pitch)))
+    if not index:
+        return np.zeros(0, int), np.zeros(0)
+    return np.concatenate(index), np.concatenate(pitch)
+
+
+def score_fit(features: Features, notes) -> ScoreFit:
+    """Tracked pitch (``features``, 50 frames/s) against ``notes`` (:class:`ddspkit.midi.Note`)."""
+    frames, pitch_midi = note_frames(notes, features.n_frames)
+    if not len(frames):
+        return ScoreFit(float("nan"), float("nan"), 0)
+    voiced = features.voiced[frames]
+    error_st = hz_to_midi(np.maximum(features.f0_hz[frames], 1e-3)) - pitch_midi
+    on_pitch = voiced & (np.abs(error_st) * 100 <= ON_PITCH_CENTS)
+    octaves = np.round(error_st / 12)
+    octave_off = voiced & (octaves != 0) & (np.abs(error_st - 12 * octaves) * 100 <= ON_PITCH_CENTS)
+    return ScoreFit(float(on_pitch.mean()), float(octave_off.mean()), len(frames))
+
+
+ENVELOPE_WINDOW_S = 0.005
+ATTACK_BELOW_PEAK_DB = 10.0  # an attack is where the level comes within 10 dB of its peak
+MIN_REST_BEFORE_S = 0.05  # notes after a rest at least this long have a clean attack
+MIN_ATTACK_RISE_DB = 20.0
+
+
+def attack_times_s(audio_16k: np.ndarray, notes) -> np.ndarray:
+    """When each of ``notes`` has its attack heard, in seconds (NaN where it cannot be told).
+
+    For notes after a rest of MIN_REST_BEFORE_S or more (a legato note has no attack to
+    time) whose level rises by MIN_ATTACK_RISE_DB or more (not out of the last note's
+    release): the first moment, from 50 ms before the onset, at which a 5 ms RMS envelope
+    (1 ms steps) comes within 10 dB of its peak over the next 250 ms. 1 ms resolution,
+    where the model's features (20 ms frames) cannot resolve an attack.
+    """
+    step = SAMPLE_RATE_HZ // 1000
+    width = int(ENVELOPE_WINDOW_S * SAMPLE_RATE_HZ)
+    squared = np.concatenate([[0.0], np.cumsum(np.asarray(audio_16k, np.float64) ** 2)])
+    starts = np.arange(0, max(len(audio_16k) - width, 0), step)
+    envelope_db = 10 * np.log10((squared[starts + width] - squared[starts]) / width + 1e-12)
+    times = np.full(len(notes), np.nan)
+    previous_end = -np.inf
+    for i in sorted(range(len(notes)), key=lambda j: notes[j].start_s):
+        note = notes[i]
+        if note.start_s - previous_end >= MIN_REST_BEFORE_S:
+            lo = int(max(note.start_s - 0.05, 0) * 1000)
+            hi = min(int((note.start_s + 0.25) * 1000), len(envelope_db))
+            span = envelope_db[lo:hi]
+            # a clean attack rises from well below its peak (not out of a release tail)
+            if hi > lo and span.max() - span[0] >= MIN_ATTACK_RISE_DB:
+                first = int(np.argmax(span >= span.max() - ATTACK_BELOW_PEAK_DB))
+                times[i] = (lo + first) / 1000
+        previous_end = max(previous_end, note.end_s)
+    return times
+
+
+def pitch_change_times_s(features: Features, notes) -> np.ndarray:
+    """When each legato note change is heard, in seconds (NaN where it cannot be told).
+
+    For notes that start within MIN_REST_BEFORE_S of the previous note's end (no attack of
+    their own): the moment the tracked pitch crosses halfway, in semitones, from the
+    previous note to this one, within 100 ms before to 200 ms after the onset (linear
+    between frames).
+    """
+    times = np.full(len(notes), np.nan)
+    midi = hz_to_midi(np.maximum(features.f0_hz.astype(np.float64), 1e-3))
+    order = sorted(range(len(notes)), key=lambda j: notes[j].start_s)
+    for previous, i in zip(order, order[1:], strict=False):
+        before, note = notes[previous], notes[i]
+        if note.start_s - before.end_s >= MIN_REST_BEFORE_S or note.pitch == before.pitch:
+            continue
+        halfway = (before.pitch + note.pitch) / 2
+        lo = max(int(np.floor((note.start_s - 0.1) * FRAME_RATE_HZ)), 0)
+        hi = min(int(np.ceil((note.start_s + 0.2) * FRAME_RATE_HZ)), len(midi) - 1)
+        side = np.sign(midi[lo : hi + 1] - halfway) == np.sign(note.pitch - before.pitch)
+        crossed = np.flatnonzero(side[1:] & ~side[:-1])
+        if side[0] or not len(crossed):
+            continue
+        k = lo + int(crossed[0])  # frames k (before halfway) and k + 1 (past it)
+        fraction = (halfway - midi[k]) / (midi[k + 1] - midi[k])
+        times[i] = (k + fraction) / FRAME_RATE_HZ
+    return times

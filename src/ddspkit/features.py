@@ -20,7 +20,7 @@ VOICED_CONFIDENCE = 0.5  # swift-f0's calibrated voicing threshold
 # multiples of f0/2 too is periodic at f0/2: a genuine note has nothing there (-40 dB and
 # below), while an octave-high reading of a weak-fundamental tone has them within a few dB.
 HALF_PERIOD_EVIDENCE_DB = -6.0
-# An octave-low reading is folded up only between neighbours an octave above it, when its
+# An octave-low reading is folded up only next to a neighbour an octave above it, when its
 # odd partials are weak; at most this long, so real low notes are never touched.
 MAX_LOW_RUN_S = 0.2
 WEAK_ODD_PARTIALS_DB = -10.0
@@ -130,8 +130,9 @@ def fold_octave_errors(audio_16k: np.ndarray, times_s: np.ndarray, pitch_hz: np.
     high for a few frames, notes' attacks or whole quiet notes, which the synth then plays
     as jumps. A run of frames (no jump over 3 semitones, voiced) is halved, up to twice, while
     its partials at the odd multiples of f0/2 are within HALF_PERIOD_EVIDENCE_DB of those at
-    f0's multiples; a run shorter than MAX_LOW_RUN_S that sits an octave below its
-    neighbours is doubled when its own odd partials are weak (the mirror error).
+    f0's multiples; a run shorter than MAX_LOW_RUN_S that sits an octave below a neighbour
+    it touches (the rest of its note, often: high saxophone notes start an octave low) is
+    doubled when its own odd partials are weak (the mirror error).
 
     Args:
         audio_16k: [T] the audio the tracker saw, 16 kHz.
@@ -171,19 +172,74 @@ def fold_octave_errors(audio_16k: np.ndarray, times_s: np.ndarray, pitch_hz: np.
             sides.append(np.median(midi[b:min(runs[j + 1][1], b + 3)]))
         run_midi = np.median(midi[a:b])
         # evidence at twice the pitch compares this pitch's odd partials with its even ones
-        if (sides and all(abs(side - run_midi - 12) <= 1 for side in sides)
+        if (sides and any(abs(side - run_midi - 12) <= 1 for side in sides)
                 and _median_evidence_db(spectra, 2 * pitch_hz[probe]) < WEAK_ODD_PARTIALS_DB):
             pitch_hz[a:b] *= 2
             midi[a:b] += 12
     return pitch_hz
 
 
-def track_pitch(audio_16k: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+# Note changes (see sharpen_note_changes).
+NOTE_CHANGE_MIN_ST = 0.8  # a jump at least this large between two steady pitches
+GLIDE_STEP_ST = 0.3  # a frame this far from the previous one is between the two
+STEADY_ST = 0.3  # a steady pitch moves less than this from frame to frame
+MAX_GLIDE_FRAMES = 3  # frames between the two; a longer glide is a slide and stays
+NOTE_CHANGE_LEAD_FRAMES = 1
+
+
+def sharpen_note_changes(f0_hz: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+    """Play a note change as a step, one frame before the tracker completes it.
+
+    A tracker reads a note change as a glide over a frame or two, complete only once its
+    window is mostly on the new note, after the new note's attack has begun: a synth that
+    follows the reading changes pitch late and smeared (re-tracked, its output reaches the
+    new note about a frame after the input does; on violin pieces that was 3 % of the
+    score's note frames). Where the pitch goes from one steady value to another at least
+    NOTE_CHANGE_MIN_ST away within MAX_GLIDE_FRAMES frames, the frames between take the
+    nearer of the two, and the new pitch starts NOTE_CHANGE_LEAD_FRAMES earlier. Vibrato
+    and slides (no steady pitch either side, or slower) are left as they are.
+
+    Args:
+        f0_hz: [F] pitch at 50 frames/s, filled over unvoiced frames.
+        voiced: [F] bool; both steady ends of a change must be voiced.
+    Returns:
+        [F] pitch in Hz.
+    """
+    n = len(f0_hz)
+    midi = hz_to_midi(np.maximum(f0_hz.astype(np.float64), 1e-3))
+    out = midi.copy()
+    moved = np.abs(np.diff(midi)) > GLIDE_STEP_ST  # moved[i]: frame i + 1 left frame i
+    i = 1
+    while i < n - 2:
+        if not moved[i]:
+            i += 1
+            continue
+        j = i + 1  # frames i (last before) and j (first after) bracket the change
+        while j < n - 1 and moved[j] and j - i <= MAX_GLIDE_FRAMES:
+            j += 1
+        before, after = midi[i], midi[j]
+        steady = (abs(midi[i - 1] - before) <= STEADY_ST and j + 1 < n
+                  and abs(midi[j + 1] - after) <= STEADY_ST)
+        if (steady and j - i - 1 <= MAX_GLIDE_FRAMES and abs(after - before) >= NOTE_CHANGE_MIN_ST
+                and voiced[i - 1] and voiced[i] and voiced[j] and voiced[j + 1]):
+            between = np.arange(i + 1, j)
+            nearer_after = np.abs(midi[between] - after) < np.abs(midi[between] - before)
+            first_new = int(between[nearer_after][0]) if nearer_after.any() else j
+            out[i + 1 : j] = before
+            out[max(first_new - NOTE_CHANGE_LEAD_FRAMES, i) : j] = after
+        i = j
+    return (440.0 * 2.0 ** ((out - 69.0) / 12.0)).astype(np.float32)
+
+
+def track_pitch(audio_16k: np.ndarray, n_frames: int, sharpen: bool = True
+                ) -> tuple[np.ndarray, np.ndarray]:
     """f0 in Hz and confidence at our frame times, from swift-f0 (16 ms hop).
 
     Octave errors are folded first (fold_octave_errors). Confidence is interpolated
     linearly; pitch is interpolated in log frequency over voiced frames only, and held at
-    the ends, so unvoiced gaps carry the neighbouring pitch.
+    the ends, so unvoiced gaps carry the neighbouring pitch; note changes become steps
+    (sharpen_note_changes) unless not ``sharpen``: the tracker's own reading, for measuring
+    where a recording's pitch is.
 
     Args:
         audio_16k: [T] audio at 16 kHz.
@@ -203,12 +259,18 @@ def track_pitch(audio_16k: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.nd
     if not voiced.any():
         return np.zeros(n_frames, np.float32), confidence.astype(np.float32)
     log_f0 = np.interp(times_s, tracker_times[voiced], np.log2(pitch[voiced]))
-    return (2.0**log_f0).astype(np.float32), confidence.astype(np.float32)
+    f0_hz = (2.0**log_f0).astype(np.float32)
+    if sharpen:
+        f0_hz = sharpen_note_changes(f0_hz, confidence >= VOICED_CONFIDENCE)
+    return f0_hz, confidence.astype(np.float32)
 
 
-def extract_features(audio_16k: np.ndarray) -> Features:
-    """[T] mono audio at 16 kHz -> :class:`Features` with T // 320 + 1 frames."""
+def extract_features(audio_16k: np.ndarray, sharpen: bool = True) -> Features:
+    """[T] mono audio at 16 kHz -> :class:`Features` with T // 320 + 1 frames.
+
+    ``sharpen=False`` keeps the tracker's reading of note changes (see track_pitch).
+    """
     audio_16k = np.ascontiguousarray(audio_16k, dtype=np.float32)
     power = power_db(audio_16k)
-    f0_hz, confidence = track_pitch(audio_16k, len(power))
+    f0_hz, confidence = track_pitch(audio_16k, len(power), sharpen)
     return Features(f0_hz, confidence, power.astype(np.float32))

@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 from ddspkit import paths
 from ddspkit.audio import atomic_write
 from ddspkit.config import ModelConfig
+from ddspkit.core import midi_to_hz, note_name
 from ddspkit.errors import UserError
 from ddspkit.model import Instrument
 from ddspkit.stats import DatasetStatistics
@@ -208,17 +209,24 @@ def check_name(name: str, label: str = "name") -> str:
 
 
 def trained_summary(info: ModelInfo) -> str:
-    """How a model came to be, in a few words: its steps and minutes of audio, or its format."""
+    """How a model came to be, in a few words: its steps, start and minutes of audio, or its
+    format (e.g. '1000 steps from Cello on 11 min of audio')."""
     p = info.provenance
-    if "steps" in p:
-        return f"{p['steps']} steps on {p.get('data', {}).get('usable_minutes', 0):.0f} min of audio"
-    return p.get("format", "?")
+    if "steps" not in p:
+        return p.get("format", "?")
+    start = (p.get("start") or {}).get("model")
+    from_start = f" from {start}" if start else ""
+    return f"{p['steps']} steps{from_start} on {p.get('data', {}).get('usable_minutes', 0):.0f} min of audio"
 
 
 def pitch_range(info: ModelInfo) -> str:
-    """The plugin's pitch range box of a model, e.g. '140-231 Hz' ('?' without statistics)."""
-    st = info.statistics
-    return "?" if st is None else f"{st.mean_min_pitch_note_hz:.0f}-{st.mean_max_pitch_note_hz:.0f} Hz"
+    """The range a model was trained on: 2nd to 98th percentile of its data's pitch, e.g.
+    'F2-F4 (88-349 Hz)' ('?' without statistics)."""
+    if info.statistics is None:
+        return "?"
+    quantiles = info.statistics.pitch_quantiles_midi
+    low_hz, high_hz = (float(midi_to_hz(quantiles[i * len(quantiles) // 100])) for i in (2, 98))
+    return f"{note_name(low_hz)}-{note_name(high_hz)} ({low_hz:.0f}-{high_hz:.0f} Hz)"
 
 
 def user_model_path(name: str) -> Path:

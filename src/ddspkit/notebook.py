@@ -268,28 +268,33 @@ class TrainingDisplay:
         return f"{done}; held-out loss {val}\nmodel: {result.model_path}"
 
 
-def train(workspace: Workspace, data, recipe="fast", steps: int | None = None, **options):
+def train(workspace: Workspace, data, recipe=None, steps: int | None = None, **options):
     """Train (or resume) ``workspace.name`` on ``data`` with a progress bar and a live loss curve.
 
-    ``data``: a :class:`ddspkit.dataset.PreparedDataset`; ``options`` go to
+    ``data``: a :class:`ddspkit.dataset.PreparedDataset`; ``recipe``: a name, or None for the
+    trainer's choice ('finetune' from the nearest bundled model, the default start); ``options`` go to
     :func:`ddspkit.training.train`. A stop (the notebook's stop button, or ``should_stop``)
     saves the checkpoint and the model, then raises UserError saying how to resume: running
     the cell again. Returns the trained :class:`ddspkit.api.Model`.
     """
     from ddspkit.api import load_model
-    from ddspkit.training import TrainingInterrupted, default_device, get_recipe
+    from ddspkit.training import FINETUNE_RECIPE, TrainingInterrupted, default_device, get_recipe
     from ddspkit.training import train as train_run
 
-    chosen = get_recipe(recipe) if isinstance(recipe, str) else recipe
-    total = steps or chosen.n_steps
+    asked = get_recipe(recipe) if isinstance(recipe, str) else recipe
     resuming = (workspace.run_dir / "checkpoint.pt").exists()
-    print(f"training {workspace.name} with the '{chosen.name}' recipe on {default_device()}, "
-          f"{total} steps" + (f"; resuming from the checkpoint in {workspace.run_dir}" if resuming else ""))
-    display = TrainingDisplay(workspace.run_dir, total)
+    display = TrainingDisplay(workspace.run_dir, steps or get_recipe(FINETUNE_RECIPE).n_steps)
+
+    def on_start(start, chosen) -> None:
+        display.total_steps = chosen.n_steps
+        print(f"training {workspace.name} with the '{chosen.name}' recipe on {default_device()}, "
+              f"{chosen.n_steps} steps, {start.describe()}"
+              + (f"; resuming from the checkpoint in {workspace.run_dir}" if resuming else ""))
+
     try:
-        result = train_run(data, workspace.name, chosen, n_steps=steps, on_step=display.on_step,
+        result = train_run(data, workspace.name, asked, n_steps=steps, on_step=display.on_step,
                            on_message=display.on_message, source=str(workspace.data_folder),
-                           **options)
+                           on_start=on_start, **options)
     except TrainingInterrupted as stop:
         display.finish()
         raise UserError(f"stopped at step {stop.step}: checkpoint and model saved in "

@@ -8,8 +8,8 @@ import numpy as np
 
 from ddspkit.audio import atomic_write, resample
 from ddspkit.config import DB_RANGE, FRAME_RATE_HZ, SAMPLE_RATE_HZ
-from ddspkit.core import hz_to_midi, midi_to_hz
-from ddspkit.dataset import SILENCE_DB, PreparedDataset, note_name
+from ddspkit.core import hz_to_midi, midi_to_hz, note_name
+from ddspkit.dataset import SILENCE_DB, PreparedDataset
 from ddspkit.features import Features, extract_features
 from ddspkit.transfer import TransferResult
 

@@ -137,3 +137,27 @@ def quantile_map(values: np.ndarray, source_q: np.ndarray, target_q: np.ndarray)
     mapped = np.interp(values, source_q, target_q)
     mapped = np.where(values < source_q[0], values - source_q[0] + target_q[0], mapped)
     return np.where(values > source_q[-1], values - source_q[-1] + target_q[-1], mapped)
+
+
+RANGE_QUANTILES = (0.02, 0.98)  # a model's range: the middle 96 % of its training pitch
+
+
+def octave_shift_into_range(pitch_midi: np.ndarray, statistics: DatasetStatistics) -> int:
+    """Whole octaves to move a performance by, for a model's range.
+
+    ``pitch_midi`` [n]: the performance's note-on pitch, MIDI. Magenta's rule puts its mean
+    nearest the training data's mean; but a performance that already lies in the model's
+    range (2nd-98th percentile of its training pitch) at least as much as the shifted one
+    would is left where it is: a bass line played into a trombone stays a bass line.
+    """
+    by_mean = int(np.round((statistics.mean_pitch_midi - float(np.mean(pitch_midi))) / 12))
+    if by_mean == 0:
+        return 0
+    levels = np.linspace(0, 1, len(statistics.pitch_quantiles_midi))
+    low, high = np.interp(RANGE_QUANTILES, levels, statistics.pitch_quantiles_midi)
+
+    def share_in_range(shift: int) -> float:
+        shifted = np.asarray(pitch_midi, np.float64) + 12 * shift
+        return float(np.mean((shifted >= low) & (shifted <= high)))
+
+    return 0 if share_in_range(0) >= share_in_range(by_mean) else by_mean

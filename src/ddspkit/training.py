@@ -1,5 +1,8 @@
 """Training: recipes, a resumable loop with atomic checkpoints, TensorBoard logs.
 
+A run starts from random weights or from a model's weights (fine-tuning; ``auto`` picks the
+nearest bundled model, see :mod:`ddspkit.finetune`); the checkpoint records the start.
+
 Running the same ``train`` again resumes from the last checkpoint with the same step count,
 optimizer and scheduler state, and data order: the order of examples and the synth's noise
 are functions of (seed, step), so an interrupted run continues exactly where it stopped.
@@ -25,8 +28,9 @@ import torch
 from ddspkit import __version__, paths
 from ddspkit.audio import atomic_write, remove_stale_temporaries
 from ddspkit.config import SAMPLE_RATE_HZ, ModelConfig
-from ddspkit.dataset import Examples, PreparedDataset, batch, cut_examples
+from ddspkit.dataset import FEATURES_VERSION, Examples, PreparedDataset, batch, cut_examples
 from ddspkit.errors import UserError
+from ddspkit.finetune import AUTO_WINDOWS, DEFAULT_START, StartPoint, resolve_start, same_start
 from ddspkit.losses import multiscale_spectral_loss
 from ddspkit.model import Instrument
 from ddspkit.modelfile import ModelInfo, save_model, user_model_path
@@ -60,8 +64,14 @@ RECIPES: dict[str, Recipe] = {
     # examples without it learn a room that is too loud on long inputs); a higher learning
     # rate halving over the run; about 0.25 s a step on a 2-core laptop CPU.
     "fast": Recipe("fast", 1e-3, 0.5, 4_000, 3.0, 8, 2.0, 0.5, 4_000, 250, 0.5),
+    # From a model's weights: the same examples, a learning rate twice as high at first and
+    # down to a quarter by the end of a 1,000-step run. Measured (README, "Time to quality"):
+    # from the zoo it reaches the held-out distance of 4,000 'fast' steps from random weights
+    # in under 1,000 steps; 'fast' from the same start needs 1,250-1,500.
+    "finetune": Recipe("finetune", 2e-3, 0.25, 1_000, 3.0, 8, 2.0, 0.5, 1_000, 250, 0.5),
 }
-DEFAULT_RECIPE = "fast"
+DEFAULT_RECIPE = "fast"  # from random weights
+FINETUNE_RECIPE = "finetune"  # from a model's weights, unless a recipe is asked for
 
 
 class GracefulStop:
@@ -118,6 +128,7 @@ class TrainResult:
     step: int
     validation_loss: float | None
     wall_seconds: float
+    start: StartPoint | None = None
 
 
 def get_recipe(name: str) -> Recipe:
@@ -230,7 +241,7 @@ class TrainingDiverged(UserError):
 def train(
     data: PreparedDataset,
     name: str,
-    recipe: Recipe | str = DEFAULT_RECIPE,
+    recipe: Recipe | str | None = None,
     n_steps: int | None = None,
     device: str | torch.device | None = None,
     seed: int = 0,
@@ -243,37 +254,61 @@ def train(
     on_message: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_checkpoint: Callable[[CheckpointPreview], None] | None = None,
+    start_from: str | None = None,
+    start_exclude: tuple[str, ...] = (),
+    on_start: Callable[[StartPoint], None] | None = None,
 ) -> TrainResult:
     """Train (or resume training) an instrument on prepared data; write its model file.
 
     Args:
         data: from :func:`ddspkit.dataset.prepare`.
         name: the instrument's name (model file ``<models folder>/<name>.safetensors``).
-        recipe: a :class:`Recipe` or the name of one in :data:`RECIPES`.
+        recipe: a :class:`Recipe` or the name of one in :data:`RECIPES`; None: the one the
+            run started with when it resumes, else FINETUNE_RECIPE from a model's weights and
+            DEFAULT_RECIPE from random weights.
         n_steps: total steps (default: the recipe's). A finished run trains further if raised.
         run_dir: checkpoints and TensorBoard logs (default ``<ddspkit home>/runs/<name>``).
         on_step: called as ``on_step(step, total_steps, loss)`` after every step.
         on_message: called with a one-line note when something unusual happens (a rollback).
         should_stop: polled between steps; True stops as Ctrl-C does (a UI's stop button).
         on_checkpoint: called at each checkpoint with the held-out preview (a UI's players).
+        start_from: "scratch", "auto" (the nearest bundled model), a model name or a path
+            (see :mod:`ddspkit.finetune`); None: the default (DEFAULT_START) for a new run,
+            and whatever a resumed run started from.
+        start_exclude: bundled models "auto" must not pick.
+        on_start: called with the run's :class:`StartPoint` and :class:`Recipe` once known
+            (before any step).
     Raises:
         TrainingInterrupted: on Ctrl-C, SIGTERM or ``should_stop``, after saving the
             checkpoint and the model.
         TrainingDiverged: the loss stayed non-finite after MAX_ROLLBACKS rollbacks.
     """
-    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
-    if n_steps is not None:
-        recipe = replace(recipe, n_steps=n_steps)
-    if checkpoint_every is not None:
-        recipe = replace(recipe, checkpoint_every=checkpoint_every)
+    asked = get_recipe(recipe) if isinstance(recipe, str) else recipe
+
+    def chosen(default: str) -> Recipe:
+        """The recipe asked for (else ``default``), with the step options applied."""
+        chosen = asked or get_recipe(default)
+        if n_steps is not None:
+            chosen = replace(chosen, n_steps=n_steps)
+        if checkpoint_every is not None:
+            chosen = replace(chosen, checkpoint_every=checkpoint_every)
+        return chosen
+
     dist = Distributed.from_env()
     device = _training_device(device, dist)
     run_dir = run_dir or paths.runs_dir() / name
     model_path = model_path or user_model_path(name)
-    trainer = _Trainer(data, name, recipe, device, seed, run_dir, model_path, source, dist)
+    trainer = _Trainer(data, name, chosen(DEFAULT_RECIPE), device, seed, run_dir, model_path,
+                       source, dist)
     trainer.on_checkpoint = on_checkpoint
     trainer.prepare_run_folder(restart)
-    trainer.resume_if_saved()
+    # A resume keeps the run's own recipe unless one is asked for (which must be the same).
+    if not trainer.resume_if_saved(start_from, None if asked else chosen):
+        trainer.start_at(start_from or DEFAULT_START, start_exclude)
+        if asked is None and trainer.start.model is not None:
+            trainer.use_recipe(chosen(FINETUNE_RECIPE))
+    if on_start is not None and trainer.dist.is_main:
+        on_start(trainer.start, trainer.recipe)
     return trainer.run(on_step, on_message or (lambda message: None), should_stop)
 
 
@@ -303,22 +338,29 @@ class _Trainer:
         self.seed, self.run_dir, self.model_path, self.source, self.dist = (
             seed, run_dir, model_path, source, dist)
         self.checkpoint_path = run_dir / "checkpoint.pt"
-        self.train_examples, self.val_examples = cut_examples(
-            data.files, recipe.example_seconds, recipe.example_hop_seconds)
-        if len(self.train_examples) < recipe.batch_size:
-            raise UserError(f"{name}: only {len(self.train_examples)} training examples of "
-                            f"{recipe.example_seconds:g} s; add audio or use a shorter recipe")
+        # lr_scale: halved by each rollback after a divergence, kept across resumes.
+        self.meta: dict[str, Any] = {"name": name, "recipe": recipe.name, "seed": seed,
+                                     "train_seconds": 0.0, "lr_scale": 1.0, "rollbacks": []}
+        self.use_recipe(recipe)
         torch.manual_seed(seed)
         self.instrument = Instrument(ModelConfig()).to(device)
         self.optimizer = torch.optim.Adam(self.instrument.parameters(), lr=recipe.learning_rate)
         self.step = 0
-        # lr_scale: halved by each rollback after a divergence, kept across resumes.
-        self.meta: dict[str, Any] = {"name": name, "recipe": recipe.name, "seed": seed,
-                                     "train_seconds": 0.0, "lr_scale": 1.0, "rollbacks": []}
+        self.start = StartPoint("scratch")
         self.last_good: tuple[dict, dict, int] | None = None
         self.rollbacks_this_run = 0  # a resume gets MAX_ROLLBACKS more tries
         self.writer = None
         self.on_checkpoint: Callable[[CheckpointPreview], None] | None = None
+
+    def use_recipe(self, recipe: Recipe) -> None:
+        """Train with ``recipe``: its example windows are cut (before any step)."""
+        self.recipe = recipe
+        self.train_examples, self.val_examples = cut_examples(
+            self.data.files, recipe.example_seconds, recipe.example_hop_seconds)
+        if len(self.train_examples) < recipe.batch_size:
+            raise UserError(f"{self.name}: only {len(self.train_examples)} training examples of "
+                            f"{recipe.example_seconds:g} s; add audio or use a shorter recipe")
+        self.meta["recipe"] = recipe.name
 
     def prepare_run_folder(self, restart: bool) -> None:
         if self.dist.is_main:
@@ -330,21 +372,50 @@ class _Trainer:
         if self.dist.enabled:
             torch.distributed.barrier()
 
-    def resume_if_saved(self) -> None:
+    def start_at(self, requested: str, exclude: tuple[str, ...] = ()) -> None:
+        """A new run: load the starting weights (none from scratch) and record the start."""
+        few = self.val_examples if len(self.val_examples) else self.train_examples
+        pick = np.unique(np.linspace(0, len(few) - 1, min(AUTO_WINDOWS, len(few))).astype(int))
+        windows = Examples(few.file_index[pick], few.start_frame[pick], few.n_frames)
+
+        def score(instrument: Instrument) -> float:
+            return validation_loss(instrument, self.data, windows, self.device)
+
+        self.start = resolve_start(requested, score, self.device, exclude)
+        if self.start.state is not None:
+            self.instrument.load_state_dict(self.start.state)
+            self.start.state = None  # the weights live in the instrument now
+        self.meta["start"] = self.start.to_dict()
+
+    def resume_if_saved(self, start_from: str | None = None,
+                        recipe_named: Callable[[str], Recipe] | None = None) -> bool:
+        """Load the checkpoint if there is one (True). ``start_from``, when given, must agree
+        with the start the run recorded; with ``recipe_named``, the run's own recipe is taken
+        up (by name), else the trainer's must be the same."""
         if not self.checkpoint_path.exists():
-            return
+            return False
         state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
         saved = json.loads(state["meta"])
+        if recipe_named is not None and saved.get("recipe") in RECIPES:
+            self.use_recipe(recipe_named(saved["recipe"]))
         if saved.get("recipe") != self.recipe.name or saved.get("seed") != self.seed:
             raise UserError(
                 f"{self.checkpoint_path}: this run was started with recipe '{saved.get('recipe')}' "
                 f"and seed {saved.get('seed')}; use the same, or --restart to start over")
+        self.start = StartPoint.from_dict(saved.get("start"))
+        if start_from is not None and not same_start(start_from, self.start):
+            raise UserError(
+                f"{self.checkpoint_path}: this run started from "
+                f"{self.start.model or 'random weights'} (--from {self.start.requested}), not "
+                f"--from {start_from}; use the same, or --restart to start over")
+        self.meta["start"] = self.start.to_dict()
         self.instrument.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.meta["train_seconds"] = float(saved.get("train_seconds", 0.0))
         self.meta["lr_scale"] = float(saved.get("lr_scale", 1.0))
         self.meta["rollbacks"] = list(saved.get("rollbacks", []))
+        return True
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -398,7 +469,8 @@ class _Trainer:
         if dist.enabled:
             torch.distributed.barrier()
             torch.distributed.destroy_process_group()
-        return TrainResult(path, self.step, val_loss, time.perf_counter() - self.wall_start)
+        return TrainResult(path, self.step, val_loss, time.perf_counter() - self.wall_start,
+                           self.start)
 
     def _train_step(self) -> float | None:
         """One optimisation step; None (and no update) when the loss or gradient is not finite."""
@@ -513,11 +585,13 @@ class _Trainer:
             "steps": self.step,
             "train_seconds": round(self.meta["train_seconds"], 1),
             "seed": self.seed,
+            "start": self.start.to_dict(),
             "validation_loss": val_loss,
             "device": str(self.device),
             "torch_version": torch.__version__,
             "platform": platform.platform(),
             "data": self.data.summary.to_dict(),
+            "features_version": FEATURES_VERSION,
             "distributed": {"world_size": dist.world_size, "weight_checksums": checksums},
         }
         if self.meta["rollbacks"]:

@@ -12,7 +12,7 @@ from ddspkit.config import DB_RANGE, SAMPLE_RATE_HZ
 from ddspkit.core import hz_to_midi
 from ddspkit.features import Features, extract_features
 from ddspkit.model import Instrument
-from ddspkit.stats import DatasetStatistics, detect_notes, quantile_map
+from ddspkit.stats import DatasetStatistics, detect_notes, octave_shift_into_range, quantile_map
 
 MAX_MIDI = 110.0  # keep shifted pitches below where harmonics would all alias
 QUIET_DB = 20.0  # how far note-off frames are lowered, scaled by (1 - note-on share)
@@ -38,7 +38,8 @@ def adjust_features(
     """Move the input's pitch and loudness into the model's training range.
 
     Auto-adjust (after Magenta's timbre-transfer demo): shift by whole octaves so that the
-    input's mean note-on pitch lands nearest the training data's mean pitch; map note-on power
+    input's mean note-on pitch lands nearest the training data's mean pitch, unless the input
+    already lies in the model's range as well (:func:`octave_shift_into_range`); map note-on power
     through the input's quantiles onto the training data's; lower note-off frames by
     ``20 dB * (1 - note-on share)``. Manual shifts apply after it.
     Returns the adjusted features (f0 clipped to MIDI 110, power to [-80, 0] dB) and what was done.
@@ -49,8 +50,7 @@ def adjust_features(
     mask, note_on_share = detect_notes(features)
     adjustment.note_on_share = note_on_share
     if auto and statistics is not None and mask.any():
-        input_mean_midi = float(hz_to_midi(f0_hz[mask]).mean())
-        adjustment.octave_shift = int(np.round((statistics.mean_pitch_midi - input_mean_midi) / 12))
+        adjustment.octave_shift = octave_shift_into_range(hz_to_midi(f0_hz[mask]), statistics)
         input_q = np.quantile(power_db[mask], np.linspace(0, 1, len(statistics.power_quantiles_db)))
         mapped = quantile_map(power_db, input_q, np.asarray(statistics.power_quantiles_db))
         power_db = np.where(mask, mapped, mapped - QUIET_DB * (1.0 - note_on_share))

@@ -526,6 +526,57 @@ def statistics_from_metadata(metadata: dict) -> DatasetStatistics | None:
     return None
 
 
+def decoder_weights(data: bytes, config: ModelConfig, path: Path | str = "<memory>"
+                    ) -> dict[str, torch.Tensor]:
+    """The decoder's weights read back from a ddspkit export, as a Decoder state dict.
+
+    ddspkit's exports keep every weight as a named constant (``ddspkit/<label>_<n>``, n in
+    the order written), so they are found by label: the three FC stacks (dense, then layer
+    norm), the GRU's six per-gate denses and the three output denses. Files from other
+    exporters (Magenta's notebook) store them otherwise: UserError. ``data`` must already
+    have passed :func:`check_vst`.
+    """
+    import re
+
+    graph = read_tflite(data)
+    found: list[tuple[int, str, np.ndarray]] = []
+    for tensor in graph.subgraphs[0].tensors:
+        match = re.fullmatch(r"ddspkit/(.+)_(\d+)", tensor.name)
+        values = graph.constant(tensor) if match else None
+        if values is not None:
+            found.append((int(match[2]), match[1], values.reshape(tensor.shape).astype(np.float32)))
+    found.sort()
+    state: dict[str, list[np.ndarray]] = {}
+    stack = None  # the FC stack whose layer norm comes next
+    out_rows = ("amplitude", "harmonics", "noise")  # out_dense's rows, written in this order
+    seen_out: set[str] = set()
+    for _, label, value in found:
+        prefix, _, kind = label.rpartition("/")
+        if prefix in ("pw_stack", "f0_stack", "out_stack") and kind in ("kernel", "bias"):
+            stack = prefix
+            key = f"decoder.{prefix}.0.{'weight' if kind == 'kernel' else 'bias'}"
+        elif label in ("ln/gamma", "ln/beta") and stack is not None:
+            key = f"decoder.{stack}.1.{'weight' if kind == 'gamma' else 'bias'}"
+            value = value.reshape(-1)
+        elif prefix.startswith("gru/") and kind in ("kernel", "bias"):
+            side = "ih" if prefix.startswith("gru/input_") else "hh"
+            key = f"decoder.gru.{'weight' if kind == 'kernel' else 'bias'}_{side}_l0"
+        elif prefix in out_rows and kind in ("kernel", "bias") and label not in seen_out:
+            seen_out.add(label)  # the first of each: "noise/bias" later names the -5 shift too
+            key = f"decoder.out_dense.{'weight' if kind == 'kernel' else 'bias'}"
+        else:
+            continue
+        state.setdefault(key, []).append(value)
+    expected = Decoder(config).state_dict()
+    weights = {f"decoder.{k}": v for k, v in expected.items()}
+    restored = {k: torch.from_numpy(np.concatenate(parts)) for k, parts in state.items()}
+    if restored.keys() != weights.keys() or any(
+            restored[k].shape != weights[k].shape for k in weights):
+        raise UserError(f"{path}: its weights cannot be read back (not a ddspkit export); "
+                        "start from a .safetensors model instead")
+    return restored
+
+
 def read_vst_info(path: Path, run: bool = False) -> ModelInfo:
     """A ``.tflite`` model's name, statistics and provenance. Raises UserError if invalid.
 

@@ -7,7 +7,8 @@ model's. Live, the recording so far is all there is, and a map that keeps changi
 flatten the performer's dynamics (the same crescendo would come out differently at every
 bar). So:
 
-- the octave is chosen from the first note (its first 10 confident frames), then changes
+- the octave is chosen from the first note (its first 10 confident frames, by the offline
+  rule: ``stats.octave_shift_into_range``), then changes
   only between notes, and only when the running mean pitch is a whole octave past the
   choice (never an octave jump inside a note, nor back and forth);
 - loudness goes through a fixed straight line in dB, which keeps every dynamic contour's
@@ -27,7 +28,7 @@ import numpy as np
 
 from ddspkit.config import DB_RANGE, FRAME_RATE_HZ
 from ddspkit.core import hz_to_midi, midi_to_hz
-from ddspkit.stats import DatasetStatistics
+from ddspkit.stats import DatasetStatistics, octave_shift_into_range
 from ddspkit.stream.tracker import TrackedFrame
 from ddspkit.transfer import MAX_MIDI
 
@@ -52,6 +53,7 @@ class OnlineAdjuster:
         self.loudness_shift_db = loudness_shift_db
         self.octave_shift = 0
         self._pitch_sum, self._pitch_count = 0.0, 0
+        self._first_note_midi: list[float] = []
         self._edges_db = np.arange(-DB_RANGE, HISTOGRAM_BIN_DB, HISTOGRAM_BIN_DB)
         self._histogram = np.zeros(len(self._edges_db) - 1)
         self._forget = 1.0 - 1.0 / (FORGET_S * FRAME_RATE_HZ)
@@ -85,16 +87,19 @@ class OnlineAdjuster:
         return f0_hz, power_db
 
     def _learn(self, frame: TrackedFrame) -> None:
-        self._pitch_sum += float(hz_to_midi(frame.f0_hz))
+        pitch_midi = float(hz_to_midi(frame.f0_hz))
+        self._pitch_sum += pitch_midi
         self._pitch_count += 1
         self._histogram *= self._forget
         index = int(np.clip((frame.power_db + DB_RANGE) / HISTOGRAM_BIN_DB, 0, len(self._histogram) - 1))
         self._histogram[index] += 1.0
         if self._pitch_count <= FIRST_NOTE_FRAMES:  # the first note's frames set the line
+            self._first_note_midi.append(pitch_midi)
             slope = float(np.clip(self._model_spread / TYPICAL_DYNAMICS_DB, *SLOPE_RANGE))
             self._line = (self._input_quantile(0.5), slope, self._model_quantile(0.5))
             if self._pitch_count == FIRST_NOTE_FRAMES:  # and then the octave
-                self.octave_shift = int(np.round(self._ideal_octaves()))
+                self.octave_shift = octave_shift_into_range(np.array(self._first_note_midi),
+                                                            self.statistics)
         else:
             self._keep_in_range()
 

@@ -13,7 +13,7 @@ from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
 from ddspkit.studio.ui import JobResult, note, status, stream_job
 
-COLUMNS = ["name", "source", "pitch range", "loudness range", "trained", "created", "file"]
+COLUMNS = ["name", "source", "range played", "loudness range", "trained", "created", "file"]
 FORMATS = {"DDSP-VST plugin (.tflite)": "vst", "ONNX decoder step (.onnx)": "onnx",
            "TorchScript decoder step (.pt)": "torchscript"}
 

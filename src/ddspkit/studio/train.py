@@ -14,10 +14,14 @@ from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
 from ddspkit.studio.training_session import Snapshot, TrainingSession, data_folder
 from ddspkit.studio.ui import JobResult, note, status, stream_job
-from ddspkit.training import DEFAULT_RECIPE, RECIPES
+from ddspkit.training import RECIPES
 
 CHECKING = "checking the data"
-RECIPE_NOTES = {"fast": "fast: 4,000 steps, about 20 min on a laptop CPU",
+AUTO_RECIPE = "auto"  # the trainer's choice: 'finetune' from a bundled model, else 'fast'
+RECIPE_NOTES = {AUTO_RECIPE: "auto: starts from the nearest bundled instrument, 1,000 steps, "
+                             "5-15 min on a laptop CPU",
+                "fast": "fast: 4,000 steps, about 20 min",
+                "finetune": "finetune: 1,000 steps",
                 "reference": "reference: Magenta's Train_VST, 30,000 steps (hours)"}
 
 
@@ -68,11 +72,11 @@ def build(studio: Studio, page: gr.Blocks) -> None:
             uploads = gr.File(label="or upload recordings (kept for resuming)", file_count="multiple",
                               elem_id="train_uploads")
             with gr.Row():
-                recipe = gr.Dropdown(list(RECIPES), value=DEFAULT_RECIPE, label="recipe",
+                recipe = gr.Dropdown([AUTO_RECIPE, *RECIPES], value=AUTO_RECIPE, label="recipe",
                                      info="; ".join(RECIPE_NOTES.values()))
-                steps = gr.Number(value=RECIPES[DEFAULT_RECIPE].n_steps, precision=0, minimum=1,
-                                  label="steps", elem_id="train_steps",
-                                  info="in all; raise it to train a finished model further")
+                steps = gr.Number(value=None, precision=0, minimum=1, label="steps",
+                                  elem_id="train_steps", info="in all (empty: the recipe's); "
+                                  "raise it to train a finished model further")
             restart = gr.Checkbox(False, label="start over",
                                   info="discard the saved training of this name instead of resuming it")
             with gr.Row():

@@ -24,7 +24,14 @@ from ddspkit.errors import UserError
 from ddspkit.modelfile import check_name, read_info, user_model_path
 from ddspkit.studio.jobs import Finished, Job
 from ddspkit.studio.workspace import recordings_dir, safe_stem
-from ddspkit.training import CheckpointPreview, TrainingInterrupted, get_recipe, read_history, train
+from ddspkit.training import (
+    FINETUNE_RECIPE,
+    CheckpointPreview,
+    TrainingInterrupted,
+    get_recipe,
+    read_history,
+    train,
+)
 
 MAX_CURVE_POINTS = 400  # per-step losses kept for the curve (thinned evenly beyond)
 PREVIEWS_PER_RUN = 8  # checkpoints (held-out loss and audio preview) in a run, at most
@@ -120,9 +127,11 @@ class TrainingSession:
               steps: int | None, restart: bool) -> str:
         """Start (or resume) training ``name``; returns what was started. Raises UserError."""
         name = check_name(name or "")
-        recipe = get_recipe(recipe_name)
-        n_steps = int(steps) if steps else recipe.n_steps
-        if n_steps < 1:
+        # "auto" (or none): the trainer's choice, 'finetune' from a bundled model (the default start)
+        recipe = None if recipe_name in (None, "", "auto") else get_recipe(recipe_name)
+        planned = recipe or get_recipe(FINETUNE_RECIPE)
+        n_steps = int(steps) if steps else None
+        if n_steps is not None and n_steps < 1:
             raise UserError(f"steps {n_steps}: at least 1")
         if self.snapshot().running or self.studio.runner.busy:
             raise UserError("another job is running: wait for it, or stop it")
@@ -135,7 +144,7 @@ class TrainingSession:
             self._state = Snapshot("preparing", name, f"reading the recordings in {folder}", 0.0,
                                    self._state.version + 1, self._curve(run_dir), None, None,
                                    folder, notes)
-        every = min(recipe.checkpoint_every, max(1, n_steps // PREVIEWS_PER_RUN))
+        every = min(planned.checkpoint_every, max(1, (n_steps or planned.n_steps) // PREVIEWS_PER_RUN))
 
         def work(job: Job):
             data = prepare(folder, on_file=lambda path, problem: job.report(f"read {path.name}"))
