@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print the rows as a Markdown table")
     args = parser.parse_args()
     names = args.models or [info.name for info in list_models() if info.source == "bundled"]
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)  # paths print as they are
     rows = table("model", "piece", "within 50 c: recording", "model", "model octave errors",
                  "attacks (ms): recording", "model", "legato changes (ms): recording", "model",
                  "passes", title=f"transfer of held-out pieces rendered with "

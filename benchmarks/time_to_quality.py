@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--work", type=Path, default=Path("build/time-to-quality"))
     args = parser.parse_args()
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)  # paths print as they are
     device = args.device or default_device()
     work = args.work / args.data.name
     data = prepare(args.data / "train")
