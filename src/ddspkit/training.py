@@ -287,12 +287,12 @@ def train(
 
     def chosen(default: str) -> Recipe:
         """The recipe asked for (else ``default``), with the step options applied."""
-        chosen = asked or get_recipe(default)
+        result = asked or get_recipe(default)
         if n_steps is not None:
-            chosen = replace(chosen, n_steps=n_steps)
+            result = replace(result, n_steps=n_steps)
         if checkpoint_every is not None:
-            chosen = replace(chosen, checkpoint_every=checkpoint_every)
-        return chosen
+            result = replace(result, checkpoint_every=checkpoint_every)
+        return result
 
     dist = Distributed.from_env()
     device = _training_device(device, dist)
