@@ -22,6 +22,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check src tests benchmarks scripts notebooks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 bench: install

@@ -16,7 +16,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ddspkit import training
+from ddspkit.training import trainer as training
 
 
 def read_history(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

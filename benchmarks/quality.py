@@ -16,8 +16,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ddspkit.evaluate import evaluate, scores_table
-from ddspkit.modelfile import list_models, load_model
+from ddspkit.io.modelfile import list_models, load_model
+from ddspkit.render.evaluate import evaluate, scores_table
 
 ROOT = Path(__file__).resolve().parents[1]
 MELODIES = {"ryans": "Ryan's Mammoth fiddle tunes", "chorales": "Bach chorale lines"}

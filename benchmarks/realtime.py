@@ -33,7 +33,7 @@ from rich.table import Table
 
 import ddspkit
 from ddspkit.audio import resample
-from ddspkit.demo import sung_phrase
+from ddspkit.render.signals import sung_phrase
 from ddspkit.stream import EffectEngine, SynthEngine, use_one_thread
 from ddspkit.stream.files import midi_events
 
@@ -102,7 +102,7 @@ def effect_times(model, audio: np.ndarray, block: int):
 
 def synth_times(model, midi_path: Path, seconds: float, block: int):
     engine = SynthEngine(model, RATE_HZ)
-    events, _ = midi_events(midi_path, RATE_HZ)
+    events, _, _ = midi_events(midi_path, RATE_HZ)
     n = int(seconds * RATE_HZ) // block
     by_block: list[list] = [[] for _ in range(n)]
     for sample, message in events:

@@ -28,12 +28,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ
-from ddspkit.core import upsample_frames
-from ddspkit.demo import sung_phrase
-from ddspkit.losses import multiscale_spectral_loss
+from ddspkit.dsp.core import upsample_frames
+from ddspkit.dsp.losses import multiscale_spectral_loss
+from ddspkit.dsp.synths import harmonic_synth
 from ddspkit.model import Instrument
-from ddspkit.synths import harmonic_synth
-from ddspkit.training import RECIPES
+from ddspkit.render.signals import sung_phrase
+from ddspkit.training.trainer import RECIPES
 
 
 def timed(fn, repeats: int, warmup: int = 1) -> float:

@@ -29,15 +29,15 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from ddspkit.analysis.features import extract_features
 from ddspkit.api import load_model
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.evaluate import ScoreFit, attack_times_s, pitch_change_times_s, score_fit
-from ddspkit.features import extract_features
+from ddspkit.io.modelfile import list_models
 from ddspkit.midi import parts, read_midi
-from ddspkit.modelfile import list_models
-from ddspkit.soundfont import render_midi
+from ddspkit.render.evaluate import ScoreFit, attack_times_s, pitch_change_times_s, score_fit
+from ddspkit.render.soundfont import render_midi
+from ddspkit.render.transfer import transfer
 from ddspkit.terminal import table
-from ddspkit.transfer import transfer
 
 OTHER_SOUNDFONT = Path("/usr/share/sounds/sf3/MuseScore_General.sf3")
 ALLOWED_SHORTFALL = 0.02

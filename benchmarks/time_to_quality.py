@@ -34,11 +34,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ddspkit.dataset import prepare
-from ddspkit.evaluate import spectral_distance
-from ddspkit.modelfile import load_model, save_model
+from ddspkit.io.modelfile import load_model, save_model
+from ddspkit.render.evaluate import spectral_distance
 from ddspkit.terminal import table
-from ddspkit.training import DEFAULT_RECIPE, default_device, train
+from ddspkit.training.data import prepare
+from ddspkit.training.trainer import DEFAULT_RECIPE, default_device, train
 
 # Held-out scores at these steps (and every `every` steps after the last), denser early,
 # where a fine-tuned run moves fastest.

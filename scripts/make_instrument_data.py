@@ -2,7 +2,7 @@
 
 Monophonic melodies come from the corpus bundled with music21 (Bach chorale parts, Ryan's
 Mammoth Collection fiddle tunes). Each gets a tempo, phrase-level dynamics and articulation,
-and is rendered with FluidSynth and a GM SoundFont through ``ddspkit.soundfont``.
+and is rendered with FluidSynth and a GM SoundFont through ``ddspkit.render.soundfont``.
 
     PYTHONPATH=src python scripts/make_instrument_data.py cello \\
         --minutes 10 --heldout-minutes 1 -o data/cello [--seed 0]
@@ -33,11 +33,12 @@ import numpy as np
 import soundfile as sf
 
 from ddspkit.errors import UserError
-from ddspkit.soundfont import find_soundfont, notes_to_midi, render_notes
+from ddspkit.midi.score import notes_to_midi
+from ddspkit.render.soundfont import find_soundfont, render_notes
 
 # (pitch_midi, start_beats, dur_beats), as stored in the melody cache
 Melody = list[list[float]]
-# (pitch_midi, start_s, end_s, velocity), as ddspkit.soundfont renders them
+# (pitch_midi, start_s, end_s, velocity), as ddspkit.render.soundfont renders them
 Note = tuple[int, float, float, int]
 
 CACHE_VERSION = 1

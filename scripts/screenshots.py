@@ -37,7 +37,7 @@ def make_inputs(folder: Path) -> tuple[Path, Path, Path]:
     import pretty_midi
     import soundfile as sf
 
-    from ddspkit.demo import sung_phrase
+    from ddspkit.render.signals import sung_phrase
 
     voice = folder / "sung-phrase.wav"
     sf.write(voice, sung_phrase(sample_rate_hz=44100), 44100)

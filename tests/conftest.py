@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.demo import sung_phrase
+from ddspkit.render.signals import sung_phrase
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,10 @@ import pytest
 import soundfile as sf
 
 from conftest import PHRASE, cents
+from ddspkit.analysis.features import extract_features
 from ddspkit.audio import load_audio, write_audio
 from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ
 from ddspkit.errors import UserError
-from ddspkit.features import extract_features
 
 
 def sine(freq_hz: float, seconds: float, rate_hz: int, amplitude: float = 0.5) -> np.ndarray:
@@ -117,8 +117,8 @@ def test_octave_errors_of_a_real_instrument_are_folded(program, transpose):
     """swift-f0 alone reads FluidSynth's flute an octave off on 14 % of these frames, and its
     alto saxophone (high notes start an octave low) on 11 %; folding only next to a note an
     octave above on both sides of a run left 10 % of the saxophone's."""
-    from ddspkit.core import hz_to_midi
-    from ddspkit.soundfont import render_notes
+    from ddspkit.dsp.core import hz_to_midi
+    from ddspkit.render.soundfont import render_notes
 
     notes = [(p + transpose, s, e, v) for p, s, e, v in PHRASE]
     audio = render_notes(notes, program=program, sample_rate_hz=SAMPLE_RATE_HZ)
@@ -135,9 +135,9 @@ def test_octave_errors_of_a_real_instrument_are_folded(program, transpose):
                          ids=["flute-phrase", "flute-leaps", "violin-leaps", "trumpet-leaps",
                               "alto-sax-leaps"])
 def test_octave_folding_only_moves_frames_onto_the_score(program, notes):
-    from ddspkit.core import hz_to_midi
-    from ddspkit.features import _pitch_tracker, fold_octave_errors
-    from ddspkit.soundfont import render_notes
+    from ddspkit.analysis.features import _pitch_tracker, fold_octave_errors
+    from ddspkit.dsp.core import hz_to_midi
+    from ddspkit.render.soundfont import render_notes
 
     audio = render_notes(notes, program=program, sample_rate_hz=SAMPLE_RATE_HZ)
     raw = _pitch_tracker().detect(audio, SAMPLE_RATE_HZ)
@@ -160,8 +160,8 @@ def midi_curve_hz(midi: np.ndarray) -> np.ndarray:
 
 
 def test_note_changes_become_steps_one_frame_early_and_vibrato_and_slides_stay():
-    from ddspkit.core import hz_to_midi
-    from ddspkit.features import sharpen_note_changes
+    from ddspkit.analysis.features import sharpen_note_changes
+    from ddspkit.dsp.core import hz_to_midi
 
     # A tracker's reading of a change from A4 to C5: two frames gliding between them.
     reading = np.array([69.0] * 6 + [69.9, 71.2] + [72.0] * 6)
@@ -182,9 +182,9 @@ def test_resynthesis_sits_on_the_score_as_well_as_the_recording():
     """Played by a synth, the extracted pitch lands on the score where the recording's own
     pitch does: note changes are not heard late (they were, by a frame, on 3 % of the note
     frames of a violin piece)."""
-    from ddspkit.evaluate import harmonic_baseline, score_fit
     from ddspkit.midi import Note
-    from ddspkit.soundfont import render_notes
+    from ddspkit.render.evaluate import harmonic_baseline, score_fit
+    from ddspkit.render.soundfont import render_notes
 
     legato = [(p + 2, s, e + 0.04, v) for p, s, e, v in PHRASE]  # violin: C5-G5 raised a tone
     audio = render_notes(legato, program=40, sample_rate_hz=SAMPLE_RATE_HZ)

@@ -16,10 +16,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from ddspkit import vst
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.demo import sung_phrase
-from ddspkit.modelfile import load_model, save_model
+from ddspkit.io import ddsp_vst as vst
+from ddspkit.io.modelfile import load_model, save_model
+from ddspkit.render.signals import sung_phrase
 from test_cli import assert_one_line_error, ddspkit
 
 
@@ -143,7 +143,7 @@ def ddspkit_error(data: bytes, tmp_path) -> str:
 
 def nan_at(calls_that_fail):
     """A loss that is NaN on the given calls (1-based), real otherwise."""
-    from ddspkit import training
+    from ddspkit.training import trainer as training
 
     real = training.multiscale_spectral_loss
     count = {"n": 0}
@@ -159,7 +159,7 @@ def nan_at(calls_that_fail):
 @pytest.mark.slow
 def test_nan_loss_rolls_back_with_a_lower_learning_rate(sung_dataset, monkeypatch):
     import ddspkit
-    from ddspkit import training
+    from ddspkit.training import trainer as training
 
     monkeypatch.setattr(training, "multiscale_spectral_loss", nan_at({5, 6}))
     messages = []
@@ -174,7 +174,7 @@ def test_nan_loss_rolls_back_with_a_lower_learning_rate(sung_dataset, monkeypatc
 
 @pytest.mark.slow
 def test_training_that_keeps_diverging_stops_with_one_line(sung_dataset, tmp_path):
-    code = ("import sys\nfrom ddspkit import training\n"
+    code = ("import sys\nfrom ddspkit.training import trainer as training\n"
             "real = training.multiscale_spectral_loss\n"
             "training.multiscale_spectral_loss = lambda a, b: real(a, b) * float('nan')\n"
             f"sys.argv = ['ddspkit', 'train', {str(sung_dataset)!r}, '--name', 'Diverges', "

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ddspkit import paths
-from ddspkit.modelfile import read_info
+from ddspkit.io.modelfile import read_info
 
 pytestmark = pytest.mark.slow
 

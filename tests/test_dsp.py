@@ -10,10 +10,10 @@ import torch
 
 from conftest import cents
 from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ, ModelConfig
-from ddspkit.core import exp_sigmoid, frame_power_db, hz_to_midi, scale_f0, scale_power, upsample_frames
-from ddspkit.losses import multiscale_spectral_loss
+from ddspkit.dsp.core import exp_sigmoid, frame_power_db, hz_to_midi, scale_f0, scale_power, upsample_frames
+from ddspkit.dsp.losses import multiscale_spectral_loss
+from ddspkit.dsp.synths import filtered_noise, harmonic_synth, noise_impulse_responses
 from ddspkit.model import Decoder, Instrument
-from ddspkit.synths import filtered_noise, harmonic_synth, noise_impulse_responses
 
 
 def peak_frequency_hz(audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> float:
@@ -48,7 +48,7 @@ def test_instrument_renders_pitch_of_its_f0_input():
     n_frames = 101
     audio = model.render(torch.full((n_frames,), 220.0), torch.full((n_frames,), -20.0),
                          (n_frames - 1) * HOP_SAMPLES, reverb=False).numpy()
-    from ddspkit.features import extract_features
+    from ddspkit.analysis.features import extract_features
 
     feats = extract_features(audio)
     voiced = feats.voiced

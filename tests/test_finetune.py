@@ -10,12 +10,12 @@ import torch
 import ddspkit
 from conftest import ZOO
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.dataset import prepare
 from ddspkit.errors import UserError
-from ddspkit.finetune import resolve_start
-from ddspkit.modelfile import load_model
-from ddspkit.soundfont import render_notes
-from ddspkit.training import train
+from ddspkit.io.modelfile import load_model
+from ddspkit.render.soundfont import render_notes
+from ddspkit.training.data import prepare
+from ddspkit.training.start import resolve_start
+from ddspkit.training.trainer import train
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def test_auto_starts_from_the_bundled_model_of_the_instrument_played(tmp_path, n
 
 
 def test_start_from_a_ddspkit_tflite_reads_its_decoder_back(tmp_path):
-    from ddspkit.vst import export_vst
+    from ddspkit.io.ddsp_vst import export_vst
 
     cello = load_model("Cello")
     path, _ = export_vst(cello, tmp_path / "MyCello.tflite")

@@ -13,8 +13,8 @@ import pytest
 
 import ddspkit
 from ddspkit.audio import resample
-from ddspkit.demo import sung_phrase
 from ddspkit.errors import UserError
+from ddspkit.render.signals import sung_phrase
 from ddspkit.stream import EffectEngine, SynthEngine
 from ddspkit.stream.live import LiveRunner, MidiInput, RingBuffer, choose_device, run_live
 from test_cli import assert_one_line_error
@@ -111,7 +111,7 @@ def test_live_effect_sounds_like_the_stream_and_never_drops(cello):
 
 @pytest.mark.slow
 def test_live_midi_keyboard_plays_notes_on_pitch(cello):
-    from ddspkit.features import extract_features
+    from ddspkit.analysis.features import extract_features
 
     device = FakeSoundDevice(np.zeros(2 * RATE, np.float32))
     keyboard: dict = {}

@@ -11,7 +11,7 @@ import numpy as np
 import soundfile as sf
 
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.demo import sung_phrase
+from ddspkit.render.signals import sung_phrase
 from test_cli import assert_one_line_error, ddspkit
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -77,7 +77,7 @@ def test_prepare_lists_files_by_their_names(tmp_path):
 def test_plot_titles_keep_dollars_and_brackets(tmp_path):
     import matplotlib
 
-    from ddspkit.plot import figure, literal, save_figure
+    from ddspkit.render.plot import figure, literal, save_figure
 
     matplotlib.rcParams["svg.fonttype"] = "none"  # keep text as text in the SVG
     try:
@@ -93,7 +93,7 @@ def test_plot_titles_keep_dollars_and_brackets(tmp_path):
 
 
 def test_models_table_keeps_bracketed_model_names(tmp_path, isolated_home):
-    from ddspkit.modelfile import load_model, save_model, user_model_path
+    from ddspkit.io.modelfile import load_model, save_model, user_model_path
 
     cello = load_model("Cello")
     cello.info.name = "Cello [take 2]"

@@ -11,9 +11,9 @@ from safetensors.torch import save_file
 
 from conftest import ZOO
 from ddspkit import paths
+from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.errors import UserError
-from ddspkit.model import Instrument
-from ddspkit.modelfile import (
+from ddspkit.io.modelfile import (
     ModelInfo,
     list_models,
     load_model,
@@ -21,7 +21,7 @@ from ddspkit.modelfile import (
     save_model,
     user_model_path,
 )
-from ddspkit.stats import DatasetStatistics
+from ddspkit.model import Instrument
 
 
 def stats() -> DatasetStatistics:
@@ -113,7 +113,7 @@ def test_mismatched_weights_are_a_user_error(tmp_path):
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_bundled_model_records_how_to_rebuild_it(name):
     """Provenance: real-sample data anyone can regenerate, split by piece, and the command."""
-    from ddspkit.modelfile import load_model
+    from ddspkit.io.modelfile import load_model
 
     provenance = load_model(name).info.provenance
     data = provenance["data"]["recipe"]

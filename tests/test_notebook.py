@@ -28,10 +28,10 @@ import torch
 import ddspkit
 from ddspkit import notebook, paths
 from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES
-from ddspkit.dataset import cut_examples, held_out_phrase
 from ddspkit.errors import UserError
-from ddspkit.training import RECIPES, read_history
-from ddspkit.vst import zip_for_plugin
+from ddspkit.io.ddsp_vst import zip_for_plugin
+from ddspkit.training.data import cut_examples, held_out_phrase
+from ddspkit.training.trainer import RECIPES, read_history
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "notebooks" / "train_vst.ipynb"
@@ -322,7 +322,7 @@ def test_user_errors_show_as_one_line_in_ipython(capsys):
 def test_loss_curve_draws_a_resumed_run_and_skips_rows_without_a_loss():
     from PIL import Image as PILImage
 
-    from ddspkit.plot import loss_figure, png_bytes
+    from ddspkit.render.plot import loss_figure, png_bytes
 
     history = [{"step": 250, "train_loss": 9.1, "validation_loss": 9.8},
                {"step": 500, "train_loss": 7.2, "validation_loss": None},

@@ -12,8 +12,8 @@ import pytest
 
 import ddspkit
 from conftest import cents
-from ddspkit.features import extract_features
-from ddspkit.midi import Note, allocate_voices
+from ddspkit.analysis.features import extract_features
+from ddspkit.midi import Note
 
 RATE = 16000
 # A held-out melody (not from the training chorales), varied lengths and velocities.
@@ -111,17 +111,6 @@ def test_sustain_pedal_holds_notes(cello, tmp_path):
     assert level_db(audio, 1.2, 1.8) > -45  # still sounding after the key was released
 
 
-def test_voice_allocation_limit_and_stealing():
-    chord = [Note(p, 0.0, 2.0, 90) for p in (48, 55, 60, 64)]
-    assert sorted(len(v) for v in allocate_voices(chord, 8)) == [1, 1, 1, 1]
-    limited = allocate_voices(chord + [Note(67, 1.0, 2.0, 90)], 4)
-    assert len(limited) == 4
-    stolen = [n for v in limited for n in v if n.end_s == 1.0]
-    assert len(stolen) == 1  # the oldest note gave its voice to the new one
-    line = [Note(60, 0, 1, 90), Note(62, 1, 2, 90), Note(64, 2, 3, 90)]
-    assert len(allocate_voices(line, 8)) == 1
-
-
 def test_four_voice_chorale_renders_every_line(cello, tmp_path):
     # Soprano, alto, tenor, bass as four parts; three sustained chords.
     chords = [(72, 67, 64, 48), (74, 69, 65, 50), (76, 72, 67, 48)]
@@ -145,7 +134,7 @@ def test_four_voice_chorale_renders_every_line(cello, tmp_path):
 
 def test_compare_writes_both_renderings_figure_and_scores(cello, tmp_path):
     path = write_midi(tmp_path / "line.mid", [("cello", 42, melody_notes())])
-    from ddspkit.compare import compare
+    from ddspkit.render.compare import compare
 
     result = compare(cello, path, tmp_path)
     for p in (result.model_path, result.sampler_path, result.figure_path):
@@ -168,7 +157,7 @@ def test_compare_scores_a_chorale_by_its_notes(cello, tmp_path):
                             timeout=600)
     assert result.returncode == 0, result.stderr
     assert "note F1" in result.stdout and "f0 L1" not in result.stdout
-    from ddspkit.compare import compare
+    from ddspkit.render.compare import compare
 
     scores = compare(cello, path, tmp_path)
     assert scores.polyphonic and scores.f0_l1_semitones is None
@@ -182,7 +171,7 @@ def test_compare_scores_a_chorale_by_its_notes(cello, tmp_path):
 def test_note_scores_agree_with_mir_eval():
     import mir_eval
 
-    from ddspkit.evaluate import note_scores
+    from ddspkit.render.evaluate import note_scores
 
     rng = np.random.default_rng(0)
     reference = [Note(int(rng.integers(50, 60)), t, t + 0.3, 90) for t in np.arange(0, 20, 0.25)]

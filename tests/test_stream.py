@@ -12,9 +12,9 @@ import torch
 
 import ddspkit
 from conftest import PHRASE, cents
+from ddspkit.analysis.features import extract_features
 from ddspkit.audio import resample
-from ddspkit.demo import sung_phrase
-from ddspkit.features import extract_features
+from ddspkit.render.signals import sung_phrase
 from ddspkit.stream import EffectEngine, StreamTracker, SynthEngine
 from ddspkit.stream.files import stream_midi_file
 from ddspkit.stream.resample import StreamResampler
@@ -108,6 +108,39 @@ def test_synth_stream_equals_offline_render(cello, expressive, block):
     assert error_db(streamed.audio[streamed.latency_samples :], offline) < -40
 
 
+def stealing_and_rpn_midi(path):
+    """A lead whose bend range changes mid-file (RPN 0: 2 -> 12 semitones) with bends on both
+    sides, and a part whose three-note chords overlap, for two voices: notes are stolen."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=100)
+    lead = pretty_midi.Instrument(42, name="lead")
+    lead.notes = [pretty_midi.Note(velocity=80, pitch=55, start=0.0, end=1.2),
+                  pretty_midi.Note(velocity=90, pitch=57, start=1.2, end=2.6)]
+    lead.pitch_bends = [pretty_midi.PitchBend(int(3000 * np.sin(k / 2)), 0.1 + 0.1 * k) for k in range(24)]
+    lead.control_changes = [pretty_midi.ControlChange(101, 0, 1.3), pretty_midi.ControlChange(100, 0, 1.31),
+                            pretty_midi.ControlChange(6, 12, 1.32)]
+    chords = pretty_midi.Instrument(42, name="chords")
+    for i, chord in enumerate([(43, 47, 50), (45, 48, 52), (41, 45, 48)]):
+        for j, pitch in enumerate(chord):
+            start = 0.8 * i + 0.07 * j
+            chords.notes.append(pretty_midi.Note(velocity=70, pitch=pitch, start=start, end=start + 1.1))
+    pm.instruments += [lead, chords]
+    pm.write(str(path))
+    return path
+
+
+@pytest.mark.parametrize("block", [64, 4096])
+def test_synth_stream_equals_render_with_stealing_and_a_mid_file_bend_range(cello, tmp_path, block):
+    path = stealing_and_rpn_midi(tmp_path / "steal.mid")
+    offline = cello.render_midi(path, sample_rate_hz=48000, max_voices=2)
+    # every note plays: the lead's two on one voice, the chords' nine on two
+    assert sum(n for _, n in offline.voices) == 2 + 9
+    assert len(offline.voices) == 3
+    lead_f0 = offline.curves[0][0]
+    assert np.log2(lead_f0.max() / 220.0) * 12 > 2.5  # past the default 2-semitone range
+    streamed = stream_midi_file(path, cello, block_samples=block, sample_rate_hz=48000, max_voices=2)
+    assert error_db(streamed.audio[streamed.latency_samples :], offline.audio) < -40
+
+
 def test_synth_stream_at_16_khz_is_the_offline_render_itself(cello, expressive):
     offline = cello.render_midi(expressive, sample_rate_hz=16000).audio
     streamed = stream_midi_file(expressive, cello, block_samples=333, sample_rate_hz=16000)
@@ -179,7 +212,7 @@ def test_resampler_is_flat_aligned_and_rejects_images(source, target):
 # --- the performance survives ------------------------------------------------------------------
 
 def held_out_violin():
-    from ddspkit.soundfont import render_notes
+    from ddspkit.render.soundfont import render_notes
 
     return render_notes([(p - 5, s, e, v) for p, s, e, v in PHRASE], program=40)
 
@@ -224,7 +257,7 @@ def test_tracker_follows_vibrato_without_snapping():
 
 def scene(rate: int) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
     """Silence, notes, -40 dBFS noise bursts, a note after 5 s of silence, DC, clipping, NaN."""
-    from ddspkit.soundfont import render_notes
+    from ddspkit.render.soundfont import render_notes
 
     rng = np.random.default_rng(0)
     note = resample(render_notes([(64, 0.0, 0.9, 90)], program=40, tail_s=0.1), 16000, rate)

@@ -10,10 +10,10 @@ import pytest
 import soundfile as sf
 
 from conftest import PHRASE, cents
+from ddspkit.analysis.features import extract_features
 from ddspkit.audio import resample
 from ddspkit.config import FRAME_RATE_HZ, SAMPLE_RATE_HZ
-from ddspkit.demo import sung_phrase
-from ddspkit.features import extract_features
+from ddspkit.render.signals import sung_phrase
 from studio_support import download, only_local, player, press, upload
 
 pytest_plugins = ["studio_fixtures"]  # the studio, chromium and page fixtures

@@ -8,10 +8,10 @@ import pytest
 
 import ddspkit
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.dataset import FILE_COLUMNS, file_rows, summary_rows
 from ddspkit.errors import UserError
-from ddspkit.modelfile import check_name
-from ddspkit.training import read_history, train
+from ddspkit.io.modelfile import check_name
+from ddspkit.training.data import FILE_COLUMNS, file_rows, summary_rows
+from ddspkit.training.trainer import read_history, train
 
 
 @pytest.mark.slow
@@ -46,7 +46,7 @@ def test_a_midi_rendering_draws_its_notes_and_pitch(tmp_path):
     import pretty_midi
 
     from ddspkit.midi import Note
-    from ddspkit.plot import plot_render
+    from ddspkit.render.plot import plot_render
 
     midi = pretty_midi.PrettyMIDI()
     part = pretty_midi.Instrument(program=42, name="line $1")  # '$' must not start mathtext

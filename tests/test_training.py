@@ -17,9 +17,9 @@ from safetensors.torch import load_file
 import ddspkit
 from conftest import cents
 from ddspkit import paths
+from ddspkit.analysis.features import extract_features
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.demo import sung_phrase
-from ddspkit.features import extract_features
+from ddspkit.render.signals import sung_phrase
 
 pytestmark = pytest.mark.slow
 

@@ -13,11 +13,11 @@ import torch
 
 import ddspkit
 from conftest import cents
+from ddspkit.analysis.features import extract_features
+from ddspkit.dsp.losses import multiscale_spectral_loss
 from ddspkit.errors import UserError
-from ddspkit.features import extract_features
-from ddspkit.losses import multiscale_spectral_loss
 from ddspkit.midi import Note
-from ddspkit.transcription import Activations, decode_notes, lead_line_features, top_line
+from ddspkit.midi.transcription import Activations, decode_notes, lead_line_features, top_line
 
 RATE = 22050
 FRAME_S = 256 / 22050
@@ -110,7 +110,7 @@ def chord_notes():
 
 def piano_chords(rate=RATE):
     """The chords played on FluidSynth's sampled piano."""
-    from ddspkit.soundfont import render_notes
+    from ddspkit.render.soundfont import render_notes
 
     return render_notes([(p, s, e, 90) for p, s, e in chord_notes()], program=0, sample_rate_hz=rate)
 
@@ -204,7 +204,7 @@ def chorale_notes(name="bach/bwv66.6", bpm=80):
 def test_piano_chorale_to_cello_section_keeps_the_notes():
     import mir_eval
 
-    from ddspkit.soundfont import render_notes
+    from ddspkit.render.soundfont import render_notes
 
     notes = chorale_notes()
     piano = render_notes(notes, program=0, sample_rate_hz=16000)

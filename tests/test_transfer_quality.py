@@ -11,10 +11,10 @@ import pytest
 
 import ddspkit
 from conftest import CELLO_LINE, PHRASE, ZOO, cents
+from ddspkit.analysis.features import extract_features
 from ddspkit.audio import resample
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.features import extract_features
-from ddspkit.soundfont import render_notes
+from ddspkit.render.soundfont import render_notes
 
 FLUTE, VOICE_OOHS = 73, 53
 
@@ -85,7 +85,7 @@ def test_bundled_instrument_resynthesis_beats_harmonic_baseline_and_dry_path_car
     import torch
 
     from ddspkit.config import HOP_SAMPLES
-    from ddspkit.evaluate import harmonic_baseline, score
+    from ddspkit.render.evaluate import harmonic_baseline, score
 
     program, transpose = ZOO[name]
     line = [(p + transpose, s, e, v) for p, s, e, v in CELLO_LINE]
@@ -134,10 +134,10 @@ def test_evaluate_cli_scores_model_against_baseline(tmp_path):
 def test_auto_adjust_moves_by_octaves_only_what_lies_outside_the_range(name, line, expected):
     """A performance already inside the model's range keeps its octave (Magenta's rule, the
     means nearest, would move a bass line up into the trombone's tenor); one outside moves."""
+    from ddspkit.analysis.features import Features
     from ddspkit.config import FRAME_RATE_HZ
-    from ddspkit.core import midi_to_hz
-    from ddspkit.features import Features
-    from ddspkit.transfer import adjust_features
+    from ddspkit.dsp.core import midi_to_hz
+    from ddspkit.render.transfer import adjust_features
 
     f0_hz = np.repeat(midi_to_hz(np.array(line, np.float64)), FRAME_RATE_HZ // 2).astype(np.float32)
     features = Features(f0_hz, np.full_like(f0_hz, 0.95), np.full_like(f0_hz, -25.0))

@@ -14,10 +14,10 @@ import pytest
 import torch
 
 import ddspkit
-from ddspkit import vst
-from ddspkit.export import export_step_model, reference_outputs, run_steps
-from ddspkit.modelfile import load_model
-from ddspkit.tflite_writer import Op, TFLiteGraph
+from ddspkit.io import ddsp_vst as vst
+from ddspkit.io.modelfile import load_model
+from ddspkit.io.steps import export_step_model, reference_outputs, run_steps
+from ddspkit.io.tflite.writer import Op, TFLiteGraph
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_round_trip_export_import_transfer_gives_the_same_audio(tmp_path):
     assert out.returncode == 0, out.stderr
     imported = cli("import", str(tmp_path / "Cello.tflite"), "--name", "CelloVST")
     assert imported.returncode == 0, imported.stderr
-    from ddspkit.demo import sung_phrase
+    from ddspkit.render.signals import sung_phrase
 
     voice = sung_phrase(sample_rate_hz=22050)
     original = ddspkit.load_model("Cello").transfer(voice, 22050, reverb=False)
@@ -198,7 +198,7 @@ def test_notebook_style_tflite_imports_and_renders_like_the_original():
     assert "WHILE v1" in report.ops and "ddspkit_statistics" not in report.metadata
     imported = ddspkit.load_model(NOTEBOOK_FIXTURE)
     assert imported.name == "CelloNotebook" and imported.info.statistics is not None
-    from ddspkit.demo import sung_phrase
+    from ddspkit.render.signals import sung_phrase
 
     voice = sung_phrase(sample_rate_hz=16000)
     expected = ddspkit.load_model("Cello").transfer(voice, 16000, auto_adjust=False,
@@ -217,7 +217,7 @@ def test_notebook_style_tflite_through_the_cli(tmp_path):
     assert "range box" in result.stdout
     import soundfile as sf
 
-    from ddspkit.demo import sung_phrase
+    from ddspkit.render.signals import sung_phrase
 
     sf.write(tmp_path / "in.wav", sung_phrase(), 16000)
     out = cli("transfer", str(tmp_path / "in.wav"), "-m", "OldCello", "-o", str(tmp_path / "o.wav"))

@@ -12,11 +12,12 @@ import pytest
 
 import ddspkit
 from conftest import CELLO_LINE, ZOO
+from ddspkit.analysis.features import extract_features
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.evaluate import score_fit
-from ddspkit.features import extract_features
 from ddspkit.midi import Note
-from ddspkit.soundfont import notes_to_midi, render_notes
+from ddspkit.midi.score import notes_to_midi
+from ddspkit.render.evaluate import score_fit
+from ddspkit.render.soundfont import render_notes
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,7 @@ def line_for(name: str) -> list[tuple[int, float, float, int]]:
 
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_transfer_render_and_export_by_name(name, tmp_path):
-    from ddspkit.vst import export_vst
+    from ddspkit.io.ddsp_vst import export_vst
 
     model = ddspkit.load_model(name)
     assert model.info.source == "bundled"

@@ -15,13 +15,13 @@ import numpy as np
 import torch
 
 from ddspkit.audio import load_audio, write_audio
-from ddspkit.dataset import PreparedDataset, prepare
 from ddspkit.errors import UserError
-from ddspkit.modelfile import LoadedModel, ModelInfo, list_models
-from ddspkit.modelfile import load_model as _load_model
-from ddspkit.training import Recipe, default_device
-from ddspkit.training import train as _train
-from ddspkit.transfer import TransferResult, transfer
+from ddspkit.io.modelfile import LoadedModel, ModelInfo, list_models
+from ddspkit.io.modelfile import load_model as _load_model
+from ddspkit.render.transfer import TransferResult, transfer
+from ddspkit.training.data import PreparedDataset, prepare
+from ddspkit.training.trainer import Recipe, default_device
+from ddspkit.training.trainer import train as _train
 
 TRANSFER_MODES = ("monophonic", "polyphonic", "lead-line")
 
@@ -53,7 +53,7 @@ class Model:
         if lead_line:
             from ddspkit.audio import resample
             from ddspkit.config import SAMPLE_RATE_HZ
-            from ddspkit.transcription import lead_line_features, transcribe
+            from ddspkit.midi.transcription import lead_line_features, transcribe
 
             features = lead_line_features(resample(audio, sample_rate_hz, SAMPLE_RATE_HZ),
                                           transcribe(audio, sample_rate_hz))
@@ -66,11 +66,12 @@ class Model:
         """Polyphonic ``audio`` [T] (a piano part, a quartet) -> this instrument, one voice per
         line: the audio is transcribed to notes, which are played as a MIDI part is.
 
-        Returns a :class:`ddspkit.midi.RenderResult` (output at ``sample_rate_hz``, as long as
+        Returns a :class:`ddspkit.render.midi.RenderResult` (output at ``sample_rate_hz``, as long as
         the input) whose ``notes`` attribute holds the transcription.
         """
-        from ddspkit.midi import Note, render_parts
-        from ddspkit.transcription import transcribe, transcription_part
+        from ddspkit.midi import Note
+        from ddspkit.midi.transcription import transcribe, transcription_part
+        from ddspkit.render.midi import render_parts
 
         audio = _mono(audio)
         notes = transcribe(audio, sample_rate_hz, **(transcription_options or {}))
@@ -108,7 +109,7 @@ class Model:
             result = self.transfer(audio, rate_hz, lead_line=mode == "lead-line", **options)
         write_audio(output_path, result.audio, rate_hz)
         if plot is not None:
-            from ddspkit.plot import plot_polyphonic, plot_transfer
+            from ddspkit.render.plot import plot_polyphonic, plot_transfer
 
             if mode == "polyphonic":
                 plot_polyphonic(audio, result.audio, rate_hz, result.notes, plot, title=title)
@@ -121,9 +122,9 @@ class Model:
 
         ``output`` defaults to the model file's folder for a user's model (``<name>.tflite`` next
         to ``<name>.safetensors``), else ``<name>.tflite`` in the current folder.
-        Returns (path, :class:`ddspkit.vst.CheckReport`). Raises UserError if a check fails.
+        Returns (path, :class:`ddspkit.io.ddsp_vst.CheckReport`). Raises UserError if a check fails.
         """
-        from ddspkit.vst import export_vst
+        from ddspkit.io.ddsp_vst import export_vst
 
         path = self.info.path
         if output is None:
@@ -135,7 +136,7 @@ class Model:
                     max_voices: int = 8, expression=None, reverb: bool = True,
                     sample_rate_hz: int = 44100):
         """Play a MIDI file (see :mod:`ddspkit.midi`); returns a RenderResult."""
-        from ddspkit.midi import render_midi_file
+        from ddspkit.render.midi import render_midi_file
 
         return render_midi_file(self.instrument, self.info.statistics, midi_path, part_selection,
                                 max_voices, expression, reverb, sample_rate_hz)
@@ -150,15 +151,15 @@ def _mono(audio: np.ndarray) -> np.ndarray:
 
 
 def transcribe(audio: np.ndarray, sample_rate_hz: int, **options):
-    """Polyphonic [T] audio -> notes (:class:`ddspkit.midi.Note`); see :mod:`ddspkit.transcription`."""
-    from ddspkit.transcription import transcribe as _transcribe
+    """Polyphonic [T] audio -> notes (:class:`ddspkit.midi.Note`); see :mod:`ddspkit.midi.transcription`."""
+    from ddspkit.midi.transcription import transcribe as _transcribe
 
     return _transcribe(_mono(audio), sample_rate_hz, **options)
 
 
 def transcribe_file(input_path: str | Path, midi_path: str | Path, **options):
     """Transcribe an audio file and write the notes as a MIDI file; return the notes."""
-    from ddspkit.transcription import write_notes_midi
+    from ddspkit.midi.transcription import write_notes_midi
 
     audio, rate_hz, _ = load_audio(input_path)
     notes = transcribe(audio, rate_hz, **options)

@@ -37,7 +37,7 @@ def user_errors(func):
 
 
 def _print_summary(data) -> None:
-    from ddspkit.dataset import summary_rows
+    from ddspkit.training.data import summary_rows
 
     table = terminal.table(show_header=False, box=None, padding=(0, 2))
     for label, text in summary_rows(data):
@@ -50,7 +50,7 @@ def _print_summary(data) -> None:
 def _prepare_with_progress(folder: Path):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from ddspkit.dataset import find_audio_files, prepare
+    from ddspkit.training.data import find_audio_files, prepare
 
     n_files = len(find_audio_files(folder)) if folder.is_dir() else 0
     with Progress(TextColumn("preparing"), BarColumn(), MofNCompleteColumn(),
@@ -77,7 +77,7 @@ def prepare_cmd(folder: Path = typer.Argument(..., help="Folder of recordings (s
 
 def _print_files(folder: Path, data) -> None:
     """One row per prepared file: what each take brings, so a bad one is easy to find."""
-    from ddspkit.dataset import FILE_COLUMNS, file_rows
+    from ddspkit.training.data import FILE_COLUMNS, file_rows
 
     table = terminal.table(*FILE_COLUMNS, box=None, padding=(0, 2))
     for row in file_rows(data, folder):
@@ -106,8 +106,8 @@ def train_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ddspkit import paths
-    from ddspkit.modelfile import check_name
-    from ddspkit.training import Distributed, TrainingInterrupted, default_device, get_recipe, train
+    from ddspkit.io.modelfile import check_name
+    from ddspkit.training.trainer import Distributed, TrainingInterrupted, default_device, get_recipe, train
 
     if not Distributed.from_env().is_main:  # under torchrun, one process speaks
         out.quiet = console.quiet = True
@@ -185,7 +185,7 @@ def transfer_cmd(
 ):
     """Morph a recording into a trained instrument (monophonic, or polyphonic via transcription)."""
     from ddspkit.api import TRANSFER_MODES, load_model
-    from ddspkit.transfer import little_pitch
+    from ddspkit.render.transfer import little_pitch
 
     if mode not in TRANSFER_MODES:
         raise UserError(f"--mode {mode}: choose one of {', '.join(TRANSFER_MODES)}")
@@ -250,7 +250,7 @@ def transcribe_cmd(
 def models_cmd():
     """List the installed and bundled models."""
     from ddspkit import paths
-    from ddspkit.modelfile import list_models, pitch_range, trained_summary
+    from ddspkit.io.modelfile import list_models, pitch_range, trained_summary
 
     table = terminal.table("name", "source", "range played", "trained", "file")
     for info in list_models():
@@ -341,8 +341,8 @@ def compare_cmd(
     each rendering is transcribed and scored against the MIDI (note precision, recall, F1).
     """
     from ddspkit.api import load_model
-    from ddspkit.compare import compare
-    from ddspkit.soundfont import find_fluidsynth, find_soundfont
+    from ddspkit.render.compare import compare
+    from ddspkit.render.soundfont import find_fluidsynth, find_soundfont
 
     find_fluidsynth()
     font = find_soundfont(soundfont)
@@ -358,7 +358,7 @@ def compare_cmd(
 
 def comparison_table(result) -> Table:
     """compare's measures: f0 for a monophonic line, notes against the MIDI for polyphony."""
-    from ddspkit.compare import measure_rows
+    from ddspkit.render.compare import measure_rows
 
     headers, rows = measure_rows(result)
     table = terminal.table(*headers)
@@ -375,8 +375,8 @@ def evaluate_cmd(
     compare: list[str] = typer.Option(None, help="Other models to score on the same audio."),
 ):
     """Resynthesis quality on held-out audio, against a plain harmonic baseline."""
-    from ddspkit.evaluate import scores_table
-    from ddspkit.modelfile import load_model
+    from ddspkit.io.modelfile import load_model
+    from ddspkit.render.evaluate import scores_table
 
     if not heldout.is_dir():
         raise UserError(f"{heldout}: no such folder")
@@ -396,8 +396,9 @@ def export_cmd(
                                     "~/Documents/Magenta/DDSP/Models)."),
 ):
     """Export a model for the DDSP-VST plugin (validated), or as ONNX or TorchScript."""
-    from ddspkit import export, vst
-    from ddspkit.modelfile import load_model
+    from ddspkit.io import ddsp_vst as vst
+    from ddspkit.io import steps as export
+    from ddspkit.io.modelfile import load_model
 
     loaded = load_model(model, "cpu")
     name = loaded.info.name
@@ -429,7 +430,7 @@ def export_cmd(
 @user_errors
 def check_vst_cmd(file: Path = typer.Argument(..., help="A .tflite model file.")):
     """Check a .tflite file against the DDSP-VST plugin's loading rules."""
-    from ddspkit import vst
+    from ddspkit.io import ddsp_vst as vst
 
     if not file.is_file():
         raise UserError(f"{file}: no such file")
@@ -457,7 +458,7 @@ def import_cmd(
                              "the file name)."),
 ):
     """Add an existing DDSP-VST model to your models, for transfer and rendering."""
-    from ddspkit.vst import import_vst
+    from ddspkit.io.ddsp_vst import import_vst
 
     target, info = import_vst(file, name)
     stats = info.provenance["statistics"]
@@ -624,8 +625,8 @@ def demo_cmd(
     from ddspkit.api import load_model
     from ddspkit.audio import write_audio
     from ddspkit.config import SAMPLE_RATE_HZ
-    from ddspkit.demo import sung_phrase
-    from ddspkit.plot import plot_transfer
+    from ddspkit.render.plot import plot_transfer
+    from ddspkit.render.signals import sung_phrase
 
     start = time.perf_counter()
     instrument = load_model(model)

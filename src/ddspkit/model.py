@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from ddspkit.config import ModelConfig
-from ddspkit.core import exp_sigmoid, scale_f0, scale_power, unscale_f0
-from ddspkit.effects import FilteredNoiseReverb
-from ddspkit.synths import filtered_noise, frame_noise, harmonic_synth
+from ddspkit.dsp.core import exp_sigmoid, scale_f0, scale_power, unscale_f0
+from ddspkit.dsp.effects import FilteredNoiseReverb
+from ddspkit.dsp.synths import filtered_noise, frame_noise, harmonic_synth
 
 PREROLL_FRAMES = 25  # 0.5 s of silence primes the GRU before a performance
 

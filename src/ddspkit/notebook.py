@@ -83,7 +83,7 @@ def setup(name: str, data_folder: str | Path, work_folder: str | Path | None = N
     taken in the home folder, and the work folder defaults to ddspkit's usual home (where the
     ``ddspkit`` command finds models). Raises UserError for a bad name or a missing data folder.
     """
-    from ddspkit.modelfile import check_name
+    from ddspkit.io.modelfile import check_name
 
     name = check_name(name, "MODEL_NAME")
     colab = in_colab()
@@ -107,7 +107,7 @@ def setup(name: str, data_folder: str | Path, work_folder: str | Path | None = N
 
 
 def _device_note(colab: bool) -> str:
-    from ddspkit.training import default_device
+    from ddspkit.training.trainer import default_device
 
     device = default_device()
     if device.type == "cuda":
@@ -122,10 +122,10 @@ def _device_note(colab: bool) -> str:
 def show_dataset(data, workspace: Workspace) -> Path:
     """The dataset summary and its warnings as text, then the pitch and power histograms.
 
-    ``data``: a :class:`ddspkit.dataset.PreparedDataset`. Returns the figure's path.
+    ``data``: a :class:`ddspkit.training.data.PreparedDataset`. Returns the figure's path.
     """
-    from ddspkit.dataset import summary_rows
-    from ddspkit.plot import plot_dataset
+    from ddspkit.render.plot import plot_dataset
+    from ddspkit.training.data import summary_rows
 
     rows = summary_rows(data)
     width = max(len(label) for label, _ in rows)
@@ -240,8 +240,8 @@ class TrainingDisplay:
     def refresh_plot(self) -> None:
         from IPython.display import Image
 
-        from ddspkit.plot import loss_figure, png_bytes
-        from ddspkit.training import read_history
+        from ddspkit.render.plot import loss_figure, png_bytes
+        from ddspkit.training.trainer import read_history
 
         figure = loss_figure(read_history(self.run_dir), self.steps, self.losses)
         self.plot.update(Image(data=png_bytes(figure)))
@@ -255,7 +255,7 @@ class TrainingDisplay:
 
     def summary(self, result) -> str:
         """What this session did: the steps it trained (and where it resumed), held-out loss,
-        model file. ``result``: a :class:`ddspkit.training.TrainResult`."""
+        model file. ``result``: a :class:`ddspkit.training.trainer.TrainResult`."""
         val = "n/a" if result.validation_loss is None else f"{result.validation_loss:.3f}"
         if not self.steps:
             done = (f"already trained to step {result.step}: nothing to do (raise STEPS to "
@@ -271,15 +271,15 @@ class TrainingDisplay:
 def train(workspace: Workspace, data, recipe=None, steps: int | None = None, **options):
     """Train (or resume) ``workspace.name`` on ``data`` with a progress bar and a live loss curve.
 
-    ``data``: a :class:`ddspkit.dataset.PreparedDataset`; ``recipe``: a name, or None for the
+    ``data``: a :class:`ddspkit.training.data.PreparedDataset`; ``recipe``: a name, or None for the
     trainer's choice ('finetune' from the nearest bundled model, the default start); ``options`` go to
-    :func:`ddspkit.training.train`. A stop (the notebook's stop button, or ``should_stop``)
+    :func:`ddspkit.training.trainer.train`. A stop (the notebook's stop button, or ``should_stop``)
     saves the checkpoint and the model, then raises UserError saying how to resume: running
     the cell again. Returns the trained :class:`ddspkit.api.Model`.
     """
     from ddspkit.api import load_model
-    from ddspkit.training import FINETUNE_RECIPE, TrainingInterrupted, default_device, get_recipe
-    from ddspkit.training import train as train_run
+    from ddspkit.training.trainer import FINETUNE_RECIPE, TrainingInterrupted, default_device, get_recipe
+    from ddspkit.training.trainer import train as train_run
 
     asked = get_recipe(recipe) if isinstance(recipe, str) else recipe
     resuming = (workspace.run_dir / "checkpoint.pt").exists()
@@ -311,7 +311,7 @@ def listen(model, audio: np.ndarray, sample_rate_hz: int, title: str, stem: Path
     ``transfer_options`` go to :meth:`ddspkit.api.Model.transfer`. Returns its TransferResult.
     """
     from ddspkit.audio import write_audio
-    from ddspkit.plot import plot_transfer
+    from ddspkit.render.plot import plot_transfer
 
     stem = Path(stem)
     result = model.transfer(audio, sample_rate_hz, **transfer_options)
@@ -333,7 +333,7 @@ def listen_held_out(model, data, workspace: Workspace):
     without auto-adjust: it is already in the instrument's range. Returns the TransferResult,
     or None when nothing was held out."""
     from ddspkit.config import SAMPLE_RATE_HZ
-    from ddspkit.dataset import held_out_phrase
+    from ddspkit.training.data import held_out_phrase
 
     phrase = held_out_phrase(data.files)
     if phrase is None:
@@ -358,7 +358,7 @@ def export_for_plugin(model) -> tuple[Path, Path]:
 
     ``model``: a :class:`ddspkit.api.Model`. Returns (the .tflite, the .zip).
     """
-    from ddspkit.vst import zip_for_plugin
+    from ddspkit.io.ddsp_vst import zip_for_plugin
 
     tflite, report = model.export_vst()
     archive = zip_for_plugin(tflite)

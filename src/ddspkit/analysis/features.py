@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ
-from ddspkit.core import frame_power_db, hz_to_midi
+from ddspkit.dsp.core import frame_power_db, hz_to_midi
 
 VOICED_CONFIDENCE = 0.5  # swift-f0's calibrated voicing threshold
 

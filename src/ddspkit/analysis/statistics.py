@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from ddspkit.analysis.features import Features
 from ddspkit.config import FRAME_RATE_HZ
-from ddspkit.core import hz_to_midi, midi_to_hz
-from ddspkit.features import Features
+from ddspkit.dsp.core import hz_to_midi, midi_to_hz
 
 N_QUANTILES = 101  # 0 %, 1 %, ..., 100 %
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ddspkit.core import exp_sigmoid, fft_convolve
-from ddspkit.synths import filtered_noise
+from ddspkit.dsp.core import exp_sigmoid, fft_convolve
+from ddspkit.dsp.synths import filtered_noise
 
 
 class FilteredNoiseReverb(nn.Module):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ
-from ddspkit.core import upsample_frames
+from ddspkit.dsp.core import upsample_frames
 
 
 def harmonic_synth(

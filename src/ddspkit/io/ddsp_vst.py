@@ -12,7 +12,7 @@ The plugin (v1.1.0, TFLite 2.9.1, builtin ops only) loads one ``.tflite`` per in
   ``export_time`` must be unique per model (a DAW session finds its model again by it);
 - a first byte that is a small non-zero ASCII value (the plugin reads files as text).
 
-The export writes the flatbuffer directly (:mod:`ddspkit.tflite_writer`), so TensorFlow is
+The export writes the flatbuffer directly (:mod:`ddspkit.io.tflite.writer`), so TensorFlow is
 never needed: one decoder step with the GRU cell unrolled into builtin ops at version 1.
 """
 
@@ -31,17 +31,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddspkit import __version__
+from ddspkit._version import __version__
+from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.audio import atomic_write
 from ddspkit.config import F0_RANGE_MIDI, POWER_FRAME_SAMPLES, ModelConfig
-from ddspkit.effects import NoReverb
+from ddspkit.dsp.effects import NoReverb
 from ddspkit.errors import UserError
+from ddspkit.io.modelfile import LoadedModel, ModelInfo
+from ddspkit.io.tflite.probe import interpreter_class
+from ddspkit.io.tflite.reader import DamagedModel, TFLiteModel, check_constants, read_tflite
+from ddspkit.io.tflite.writer import BuiltinOptions, Op, TensorType, TFLiteGraph, options, schema
 from ddspkit.model import Controls, Decoder, Instrument
-from ddspkit.modelfile import LoadedModel, ModelInfo
-from ddspkit.stats import DatasetStatistics
-from ddspkit.tflite_probe import interpreter_class
-from ddspkit.tflite_reader import DamagedModel, TFLiteModel, check_constants, read_tflite
-from ddspkit.tflite_writer import BuiltinOptions, Op, TensorType, TFLiteGraph, options, schema
 
 INPUTS = {"call_f0_scaled:0": 1, "call_pw_scaled:0": 1, "call_state:0": 512}
 OUTPUTS = {"StatefulPartitionedCall:0": 1, "StatefulPartitionedCall:1": 60,
@@ -380,7 +380,7 @@ def run_check(data: bytes, problems: list[str]) -> str:
     import subprocess
     import sys
 
-    from ddspkit import tflite_probe
+    from ddspkit.io.tflite import probe as tflite_probe
 
     command = [sys.executable, "-I", tflite_probe.__file__]
     try:

@@ -22,12 +22,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ddspkit import paths
+from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.audio import atomic_write
 from ddspkit.config import ModelConfig
-from ddspkit.core import midi_to_hz, note_name
+from ddspkit.dsp.core import midi_to_hz, note_name
 from ddspkit.errors import UserError
 from ddspkit.model import Instrument
-from ddspkit.stats import DatasetStatistics
 
 FORMAT = "ddspkit.model"
 FORMAT_VERSION = "1"
@@ -144,7 +144,7 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     """Load a model by name or path, in float32, in eval mode. Raises UserError."""
     path, source = resolve_model(name_or_path)
     if path.suffix.lower() == VST_SUFFIX:
-        from ddspkit.vst import load_vst_model
+        from ddspkit.io.ddsp_vst import load_vst_model
 
         loaded = load_vst_model(path)
         loaded.info.source = source
@@ -186,7 +186,7 @@ def list_models() -> list[ModelInfo]:
             continue
         try:
             if path.suffix.lower() == VST_SUFFIX:
-                from ddspkit.vst import read_vst_info
+                from ddspkit.io.ddsp_vst import read_vst_info
 
                 info = read_vst_info(path)
             else:

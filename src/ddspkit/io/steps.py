@@ -18,9 +18,9 @@ from torch import nn
 
 from ddspkit.audio import atomic_write
 from ddspkit.errors import UserError
+from ddspkit.io.modelfile import LoadedModel
+from ddspkit.io.tflite.probe import glide_and_ramp
 from ddspkit.model import Decoder
-from ddspkit.modelfile import LoadedModel
-from ddspkit.tflite_probe import glide_and_ramp
 
 INPUT_NAMES = ["f0_scaled", "pw_scaled", "state"]
 OUTPUT_NAMES = ["amplitude", "harmonic_distribution", "noise_magnitudes", "new_state"]

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ddspkit.analysis.features import Features
 from ddspkit.audio import resample
-from ddspkit.core import midi_to_hz
-from ddspkit.features import Features
-from ddspkit.midi import Note, Part
+from ddspkit.dsp.core import midi_to_hz
+from ddspkit.midi.parts import Part
+from ddspkit.midi.score import Note
 
 MODEL_SAMPLE_RATE_HZ = 22050
 MODEL_HOP_SAMPLES = 256
@@ -186,7 +187,7 @@ def transcribe(audio: np.ndarray, sample_rate_hz: int, **options) -> list[Note]:
 
 def transcription_part(notes: list[Note], name: str = "transcription") -> Part:
     """Transcribed notes as a MIDI part that ``ddspkit.midi`` renders."""
-    return Part(name, 0, list(notes))
+    return Part.from_notes(name, list(notes))
 
 
 OVERTONE_INTERVALS = (12, 19, 24)  # 2nd, 3rd and 4th harmonics, in semitones
@@ -237,8 +238,8 @@ def lead_line_features(audio_16k: np.ndarray, notes: list[Note]) -> Features:
     confidence is 1 where a note sounds and 0 elsewhere, and power is the recording's own, so
     the performance's dynamics drive the model. Shapes as :class:`Features` ([F], 50 frames/s).
     """
+    from ddspkit.analysis.features import power_db
     from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES
-    from ddspkit.features import power_db
 
     n_frames = len(audio_16k) // HOP_SAMPLES + 1
     line = _bridge_dips(top_line(notes, n_frames, FRAME_RATE_HZ), max_frames=5)
@@ -258,7 +259,7 @@ def lead_line_features(audio_16k: np.ndarray, notes: list[Note]) -> Features:
 def write_notes_midi(notes: list[Note], path: str | Path, program: int = 0) -> Path:
     """Write notes as a one-track MIDI file (atomically)."""
     from ddspkit.audio import atomic_write
-    from ddspkit.soundfont import notes_to_midi
+    from ddspkit.midi.score import notes_to_midi
 
     midi = notes_to_midi([(n.pitch, n.start_s, n.end_s, n.velocity) for n in notes], program=program)
     return atomic_write(path, lambda tmp: midi.write(str(tmp)))

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ddspkit.analysis.features import extract_features
 from ddspkit.audio import write_audio
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.evaluate import NoteScores, loudness_l1_db, note_scores, score
-from ddspkit.features import extract_features
 from ddspkit.midi import Note
+from ddspkit.render.evaluate import NoteScores, loudness_l1_db, note_scores, score
 
 SIMULTANEOUS_S = 0.03  # notes overlapping by more than this sound together
 COLORS = ("tab:orange", "tab:blue")  # the model's rendering, the sample-based one
@@ -86,8 +86,9 @@ def is_polyphonic(notes: list[Note]) -> bool:
 def compare(model, midi_path: Path, output_dir: Path, soundfont: Path | None = None,
             part_selection: list[str] | None = None, **render_options) -> Comparison:
     """Render ``midi_path`` both ways, level-match (RMS), write WAVs, a figure and measures."""
-    from ddspkit.midi import parts, read_midi, render_parts, select_parts
-    from ddspkit.soundfont import render_midi
+    from ddspkit.midi import parts, read_midi, select_parts
+    from ddspkit.render.midi import render_parts
+    from ddspkit.render.soundfont import render_midi
 
     chosen = select_parts(parts(read_midi(midi_path)), part_selection)
     score_notes = [n for part in chosen for n in part.notes]
@@ -103,7 +104,7 @@ def compare(model, midi_path: Path, output_dir: Path, soundfont: Path | None = N
     common = dict(model_path=model_path, sampler_path=sampler_path, figure_path=figure_path,
                   level_gain_db=20 * np.log10(gain))
     if is_polyphonic(score_notes):
-        from ddspkit.transcription import transcribe
+        from ddspkit.midi.transcription import transcribe
 
         transcriptions = {model.name: transcribe(ours, SAMPLE_RATE_HZ),
                           "sample-based": transcribe(sampled_16k, SAMPLE_RATE_HZ)}
@@ -138,7 +139,7 @@ def _level_match(ours: np.ndarray, sampled: np.ndarray) -> tuple[np.ndarray, np.
 
 def _monophonic_figure(ours, sampled, name: str, features, path: Path) -> None:
     """Spectrograms of both, then their f0 and loudness curves."""
-    from ddspkit.plot import curves, figure, label_curve_axes, save_figure, spectrogram
+    from ddspkit.render.plot import curves, figure, label_curve_axes, save_figure, spectrogram
 
     fig, axes = figure(4)
     spectrogram(axes[0], ours, name)
@@ -152,7 +153,7 @@ def _monophonic_figure(ours, sampled, name: str, features, path: Path) -> None:
 def _polyphonic_figure(ours, sampled, name: str, score_notes: list[Note],
                        transcriptions: dict[str, list[Note]], features, path: Path) -> None:
     """Spectrograms of both, a piano roll of the MIDI with each transcription over it, loudness."""
-    from ddspkit.plot import figure, loudness_curve, piano_roll, save_figure, spectrogram
+    from ddspkit.render.plot import figure, loudness_curve, piano_roll, save_figure, spectrogram
 
     fig, axes = figure(4, heights=(1, 1, 1.4, 0.8))
     spectrogram(axes[0], ours, name)

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ddspkit.analysis.features import Features, extract_features
 from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES, SAMPLE_RATE_HZ
-from ddspkit.core import hz_to_midi
-from ddspkit.dataset import PreparedDataset, PreparedFile, prepare
-from ddspkit.features import Features, extract_features
-from ddspkit.losses import multiscale_spectral_loss
+from ddspkit.dsp.core import hz_to_midi
+from ddspkit.dsp.losses import multiscale_spectral_loss
+from ddspkit.dsp.synths import harmonic_synth
 from ddspkit.model import Instrument
-from ddspkit.synths import harmonic_synth
+from ddspkit.training.data import PreparedDataset, PreparedFile, prepare
 
 
 def harmonic_baseline(features: Features, n_samples: int, n_harmonics: int = 60) -> np.ndarray:
@@ -186,7 +186,7 @@ def evaluate(instrument: Instrument, folder: str | Path, reverb: bool = True
 def scores_table(heldout: str | Path, models: list, title: str | None = None):
     """A rich Table: each loaded model's scores and the harmonic baseline's, on one folder.
 
-    ``models`` are :class:`ddspkit.modelfile.LoadedModel`; ratio = baseline distance / model's.
+    ``models`` are :class:`ddspkit.io.modelfile.LoadedModel`; ratio = baseline distance / model's.
     Returns (table, [(label, Scores)], baseline Scores).
     """
     from ddspkit.terminal import table as literal_table

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ddspkit.analysis.features import Features, extract_features
 from ddspkit.audio import atomic_write, resample
 from ddspkit.config import DB_RANGE, FRAME_RATE_HZ, SAMPLE_RATE_HZ
-from ddspkit.core import hz_to_midi, midi_to_hz, note_name
-from ddspkit.dataset import SILENCE_DB, PreparedDataset
-from ddspkit.features import Features, extract_features
-from ddspkit.transfer import TransferResult
+from ddspkit.dsp.core import hz_to_midi, midi_to_hz, note_name
+from ddspkit.render.transfer import TransferResult
+from ddspkit.training.data import SILENCE_DB, PreparedDataset
 
 
 def literal(text: str) -> str:
@@ -67,10 +67,10 @@ def plot_render(result, score_notes, path: str | Path, title: str = "") -> Path:
     """A MIDI rendering: the output's spectrogram, the notes with each voice's pitch curve
     over them, and each voice's loudness curve.
 
-    ``result``: a :class:`ddspkit.midi.RenderResult`; ``score_notes``: the rendered parts'
+    ``result``: a :class:`ddspkit.render.midi.RenderResult`; ``score_notes``: the rendered parts'
     :class:`ddspkit.midi.Note` list.
     """
-    from ddspkit.core import hz_to_midi
+    from ddspkit.dsp.core import hz_to_midi
 
     fig, axes = figure(3, heights=(1, 1.2, 0.8))
     spectrogram(axes[0], resample(result.audio, result.sample_rate_hz, SAMPLE_RATE_HZ), "output")

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from ddspkit.config import FRAME_RATE_HZ, SAMPLE_RATE_HZ
-from ddspkit.core import midi_to_hz
-from ddspkit.synths import harmonic_synth
+from ddspkit.dsp.core import midi_to_hz
+from ddspkit.dsp.synths import harmonic_synth
 
 # (MIDI note, beats) at 100 bpm: E E F G G F E D C C D E E. D D
 ODE_TO_JOY = [(64, 1), (64, 1), (65, 1), (67, 1), (67, 1), (65, 1), (64, 1), (62, 1),

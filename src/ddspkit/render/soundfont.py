@@ -19,9 +19,10 @@ import soundfile as sf
 import soxr
 
 from ddspkit.errors import UserError
+from ddspkit.midi.score import notes_to_midi
 
 if TYPE_CHECKING:
-    import pretty_midi
+    pass
 
 SOUNDFONT_ENV_VAR = "DDSPKIT_SOUNDFONT"
 DEFAULT_SOUNDFONT_PATHS = (
@@ -39,7 +40,7 @@ INSTALL_HINT = (
 RENDER_SAMPLE_RATE_HZ = 44100
 
 # (pitch_midi, start_s, end_s, velocity)
-Note = tuple[int, float, float, int]
+NoteTuple = tuple[int, float, float, int]  # (pitch_midi, start_s, end_s, velocity)
 
 
 def find_fluidsynth() -> str:
@@ -118,25 +119,8 @@ def render_midi(
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def notes_to_midi(notes: Sequence[Note], *, program: int) -> pretty_midi.PrettyMIDI:
-    """A ``pretty_midi.PrettyMIDI`` with one instrument (GM ``program``, 0-based) playing
-    ``notes``: ``(pitch_midi, start_s, end_s, velocity)`` tuples."""
-    import pretty_midi  # optional dependency: only needed for rendering note lists
-
-    # 960 ticks per beat at pretty_midi's 120 qpm keeps note times within ~0.5 ms.
-    midi = pretty_midi.PrettyMIDI(resolution=960)
-    instrument = pretty_midi.Instrument(program=program)
-    for pitch_midi, start_s, end_s, velocity in notes:
-        note = pretty_midi.Note(
-            velocity=int(velocity), pitch=int(pitch_midi), start=float(start_s), end=float(end_s)
-        )
-        instrument.notes.append(note)
-    midi.instruments.append(instrument)
-    return midi
-
-
 def render_notes(
-    notes: Sequence[Note],
+    notes: Sequence[NoteTuple],
     *,
     program: int,
     sample_rate_hz: int = 16000,

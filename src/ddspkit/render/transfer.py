@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ddspkit.analysis.features import Features, extract_features
+from ddspkit.analysis.statistics import DatasetStatistics, detect_notes, octave_shift_into_range, quantile_map
 from ddspkit.audio import resample
 from ddspkit.config import DB_RANGE, SAMPLE_RATE_HZ
-from ddspkit.core import hz_to_midi
-from ddspkit.features import Features, extract_features
+from ddspkit.dsp.core import hz_to_midi
 from ddspkit.model import Instrument
-from ddspkit.stats import DatasetStatistics, detect_notes, octave_shift_into_range, quantile_map
 
 MAX_MIDI = 110.0  # keep shifted pitches below where harmonics would all alias
 QUIET_DB = 20.0  # how far note-off frames are lowered, scaled by (1 - note-on share)

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ddspkit.analysis.statistics import DatasetStatistics, octave_shift_into_range
 from ddspkit.config import DB_RANGE, FRAME_RATE_HZ
-from ddspkit.core import hz_to_midi, midi_to_hz
-from ddspkit.stats import DatasetStatistics, octave_shift_into_range
+from ddspkit.dsp.core import hz_to_midi, midi_to_hz
+from ddspkit.render.transfer import MAX_MIDI
 from ddspkit.stream.tracker import TrackedFrame
-from ddspkit.transfer import MAX_MIDI
 
 HISTOGRAM_BIN_DB = 0.5
 FORGET_S = 30.0

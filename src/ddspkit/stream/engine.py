@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ddspkit.config import DB_RANGE, HOP_SAMPLES, SAMPLE_RATE_HZ
-from ddspkit.midi import Expression, on_model_grid
+from ddspkit.midi import Expression, PartPerformance, event_order, on_model_grid
 from ddspkit.stream.adjust import OnlineAdjuster
 from ddspkit.stream.resample import StreamResampler
 from ddspkit.stream.reverb import StreamReverb
@@ -198,28 +198,29 @@ class EffectEngine(StreamEngine):
 class SynthEngine(StreamEngine):
     """Timestamped MIDI in -> the instrument playing it, block by block.
 
-    The note-to-control mapping is ``render``'s (:func:`ddspkit.midi.note_frame_values`,
-    velocity x CC11 x CC7 into the model's range, pitch bend with RPN bend range, sustain
-    pedal, ADSR, vibrato, portamento), voices are allocated as ``render`` allocates them
-    (nearest free voice, oldest stolen past ``max_voices`` per channel), channel 10 (drums)
-    is ignored. Messages are ``mido`` messages, or anything with the same attributes.
+    Each channel is played by a :class:`ddspkit.midi.PartPerformance`, the machine ``render``
+    plays a file's parts with (voices, stealing past ``max_voices`` per channel, sustain pedal,
+    CC7/CC11, RPN bend range), and each frame's controls come from the same
+    :func:`ddspkit.midi.note_frame_values`; channel 10 (drums) is ignored by default.
+    ``channels``: the channels played, in the order that numbers their parts (as ``render``
+    numbers a file's parts). Messages are ``mido`` messages, or anything with the same
+    attributes.
     """
 
     def __init__(self, model, sample_rate_hz: int = 48000, *, max_voices: int = 8,
                  expression: Expression | None = None, reverb: bool = True,
                  channels: Iterable[int] | None = None) -> None:
-        from ddspkit.stream.notes import PartState
-
         instrument, self.statistics = _instrument_and_statistics(model)
         self.sample_rate_hz = sample_rate_hz
         self.expression = expression or Expression()
         self.max_voices = max_voices
         self.voices = VoiceBank(instrument, max_voices * 16)
         self.voices.prepare_note_states()  # so that a note-on never waits for a GRU preroll
-        self.channels = set(range(16)) - {9} if channels is None else set(channels)
-        self.parts: dict[int, PartState] = {}
+        # A channel's place in this order is its part's index, which seeds its voices' noise:
+        # a file streamed on channels 0, 1, ... sounds as render plays its parts 0, 1, ...
+        self.channels = [c for c in range(16) if c != 9] if channels is None else list(channels)
+        self.parts: dict[int, PartPerformance] = {}
         self._part_order: list[int] = []
-        self._new_part = PartState
         self.frame_index = 0
         self.samples_in = 0  # host samples received so far
         self._pending: list[tuple[int, int, object]] = []  # (host sample, order, message)
@@ -247,7 +248,7 @@ class SynthEngine(StreamEngine):
         for offset, message in events:
             if not 0 <= offset < n:
                 raise ValueError(f"event offset {offset} is outside the block of {n} samples")
-            self._pending.append((self.samples_in + int(offset), _event_order(message), message))
+            self._pending.append((self.samples_in + int(offset), event_order(message), message))
         self._pending.sort(key=lambda item: (item[0], item[1]))
         self.samples_in += n
         while self._ready_at(self.frame_index) <= self.samples_in:
@@ -284,19 +285,9 @@ class SynthEngine(StreamEngine):
         if channel not in self.channels:
             return
         if channel not in self.parts:
-            self.parts[channel] = self._new_part(len(self._part_order), self.max_voices)
+            self.parts[channel] = PartPerformance(self.channels.index(channel), self.max_voices)
             self._part_order.append(channel)
         self.parts[channel].apply(time_s, message)
-
-
-def _event_order(message) -> int:
-    """At one instant: controllers (the pedal), then note-offs, then note-ons, the higher
-    first (as ``render`` sees a file: the pedal's state at a note-off counts, and chords
-    are allocated from the top, as allocate_voices does)."""
-    kind = getattr(message, "type", "")
-    if kind == "note_on" and getattr(message, "velocity", 0) > 0:
-        return 2 + 127 - getattr(message, "note", 0)
-    return 1 if kind in ("note_on", "note_off") else 0
 
 
 def _finite(audio: np.ndarray) -> np.ndarray:
@@ -311,6 +302,6 @@ def _instrument_and_statistics(model):
 
 
 def _mean_f0_hz(statistics) -> float:
-    from ddspkit.core import midi_to_hz
+    from ddspkit.dsp.core import midi_to_hz
 
     return float(midi_to_hz(statistics.mean_pitch_midi)) if statistics is not None else 220.0

@@ -34,46 +34,27 @@ class StreamResult:
 
 
 def midi_events(midi_path: str | Path, sample_rate_hz: int, part_selection: list[str] | None = None
-                ) -> tuple[list[tuple[int, object]], float]:
+                ) -> tuple[list[tuple[int, object]], float, list[int]]:
     """A MIDI file's selected parts as (sample, mido message) events, each part on its own
-    channel (channel 10 skipped: the engine treats it as drums); and the end time in s.
+    channel (channel 10 skipped: the engine treats it as drums); the end time in s; and the
+    channels in part order.
 
-    Notes, sustain pedal, CC7/CC11, RPN bend range and pitch bends are sent raw, so the
-    engine applies the pedal and the bend range itself, as it does live.
+    The parts' raw messages (notes, sustain pedal, CC7/CC11, RPN bend range, bends) are sent,
+    so the engine performs them itself, as it does live.
     """
-    import mido
-
     from ddspkit.midi import parts, read_midi, select_parts
 
-    midi = read_midi(midi_path)
-    with_notes = [inst for inst in midi.instruments if inst.notes]  # parts() keeps this order
-    all_parts = parts(midi)
-    chosen = select_parts(all_parts, part_selection)
+    chosen = select_parts(parts(read_midi(midi_path)), part_selection)
     channels = [c for c in range(16) if c != DRUM_CHANNEL]
     if len(chosen) > len(channels):
         raise UserError(f"{midi_path}: {len(chosen)} parts; streaming plays at most {len(channels)}")
     events: list[tuple[int, object]] = []
-    end_s = 0.0
     for channel, part in zip(channels, chosen, strict=False):
-        inst = with_notes[next(i for i, p in enumerate(all_parts) if p is part)]
-
-        def at(time_s: float) -> int:
-            return int(round(time_s * sample_rate_hz))
-
-        for cc in inst.control_changes:
-            events.append((at(cc.time), mido.Message("control_change", channel=channel,
-                                                     control=int(cc.number), value=int(cc.value))))
-        for bend in inst.pitch_bends:
-            events.append((at(bend.time), mido.Message("pitchwheel", channel=channel,
-                                                       pitch=int(bend.pitch))))
-        for note in inst.notes:
-            events.append((at(note.start), mido.Message("note_on", channel=channel, note=int(note.pitch),
-                                                        velocity=max(1, int(note.velocity)))))
-            events.append((at(note.end), mido.Message("note_off", channel=channel,
-                                                      note=int(note.pitch))))
-        end_s = max(end_s, max(n.end_s for n in part.notes))
-    events.sort(key=lambda e: e[0])
-    return events, end_s
+        events += [(int(round(time_s * sample_rate_hz)), message.copy(channel=channel))
+                   for time_s, message in part.events]
+    events.sort(key=lambda e: e[0])  # stable: each part's order at one instant is kept
+    end_s = max(n.end_s for part in chosen for n in part.notes)
+    return events, end_s, channels[: len(chosen)]
 
 
 def stream_audio_file(input_path: str | Path, model, *, block_samples: int = 480,
@@ -94,8 +75,8 @@ def stream_midi_file(midi_path: str | Path, model, *, block_samples: int = 480,
                      expression: Expression | None = None,
                      on_block: Callable[[int, int], None] | None = None, **options) -> StreamResult:
     """Stream a MIDI file's events through a :class:`SynthEngine` (options go to it)."""
-    engine = SynthEngine(model, sample_rate_hz, expression=expression, **options)
-    events, end_s = midi_events(midi_path, sample_rate_hz, part_selection)
+    events, end_s, channels = midi_events(midi_path, sample_rate_hz, part_selection)
+    engine = SynthEngine(model, sample_rate_hz, expression=expression, channels=channels, **options)
     release_s = (expression or Expression()).release_s
     n_out = int(np.ceil((end_s + release_s + TAIL_S) * sample_rate_hz)) + engine.latency_samples
     cursor = 0

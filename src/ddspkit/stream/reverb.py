@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ddspkit.effects import FilteredNoiseReverb
+from ddspkit.dsp.effects import FilteredNoiseReverb
 
 
 class StreamReverb:

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from ddspkit.config import DB_RANGE
-from ddspkit.core import midi_to_hz, scale_f0, scale_power
+from ddspkit.dsp.core import midi_to_hz, scale_f0, scale_power
+from ddspkit.dsp.synths import filtered_noise_blocks, frame_noise, harmonic_synth, noise_block_offset
 from ddspkit.model import PREROLL_FRAMES, Controls, Decoder, Instrument
-from ddspkit.synths import filtered_noise_blocks, frame_noise, harmonic_synth, noise_block_offset
 
 
 class VoiceBank:

@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from ddspkit.errors import UserError
-from ddspkit.modelfile import ModelInfo, check_name, list_models, pitch_range, trained_summary
+from ddspkit.io.modelfile import ModelInfo, check_name, list_models, pitch_range, trained_summary
 from ddspkit.studio import models
 from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
@@ -41,7 +41,7 @@ def provenance(key: str | None) -> dict:
 
 def import_model(job: Job, upload: str | None, name_text: str | None) -> JobResult:
     """Check an uploaded .tflite (running it in a child process) and add it to your models."""
-    from ddspkit.vst import import_vst
+    from ddspkit.io.ddsp_vst import import_vst
 
     if not upload:
         raise UserError("no .tflite file: upload one first")
@@ -57,8 +57,9 @@ def import_model(job: Job, upload: str | None, name_text: str | None) -> JobResu
 
 def export_model(job: Job, studio: Studio, key: str | None, format_label: str, install: bool) -> JobResult:
     """Export the chosen model (validated) for download, or into the plugin's model folder."""
-    from ddspkit import export, vst
-    from ddspkit.modelfile import load_model
+    from ddspkit.io import ddsp_vst as vst
+    from ddspkit.io import steps as export
+    from ddspkit.io.modelfile import load_model
 
     fmt = FORMATS.get(format_label)
     if fmt is None:
@@ -91,7 +92,7 @@ def export_model(job: Job, studio: Studio, key: str | None, format_label: str, i
 
 def build(studio: Studio, tab: gr.Tab) -> gr.Dropdown:
     """Lay out the tab and wire its events; returns its instrument list."""
-    from ddspkit.vst import plugin_models_dir
+    from ddspkit.io.ddsp_vst import plugin_models_dir
 
     gr.HTML(note("Every instrument this studio can play: bundled, trained here, or imported from "
                  "DDSP-VST. Export one for the DDSP-VST plugin (or ONNX, TorchScript)."))

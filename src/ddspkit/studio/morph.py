@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ddspkit.render.transfer import little_pitch
 from ddspkit.studio import models
 from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
 from ddspkit.studio.ui import JobResult, audio_result, job_controls, note, stream_job
 from ddspkit.studio.workspace import check_audio_upload, safe_stem
-from ddspkit.transfer import little_pitch
 
 MODES = {
     "monophonic": "one voice or instrument: keeps every pitch nuance (vibrato, slides)",

@@ -31,7 +31,7 @@ def part_choices(midi_path: str | None) -> tuple[list[tuple[str, str]], list[str
 
 def sampler_problem() -> str | None:
     """Why the sample-based comparison is unavailable (what to install), or None."""
-    from ddspkit.soundfont import find_fluidsynth, find_soundfont
+    from ddspkit.render.soundfont import find_fluidsynth, find_soundfont
 
     try:
         find_fluidsynth()
@@ -60,7 +60,7 @@ def render(job: Job, studio: Studio, midi_path: str | None, part_keys: list[str]
     result = model.render_midi(source, part_selection=part_keys, max_voices=max_voices,
                                expression=expression, reverb=reverb, sample_rate_hz=OUTPUT_RATE_HZ)
     from ddspkit.audio import write_audio
-    from ddspkit.plot import plot_render
+    from ddspkit.render.plot import plot_render
 
     write_audio(output, result.audio, result.sample_rate_hz)
     job.report("drawing the figure", 0.4)
@@ -79,7 +79,7 @@ def render(job: Job, studio: Studio, midi_path: str | None, part_keys: list[str]
 
 def _compare(model, source: Path, folder: Path, part_keys: list[str], max_voices: int,
              expression: Expression, reverb: bool) -> tuple:
-    from ddspkit.compare import compare, measure_rows
+    from ddspkit.render.compare import compare, measure_rows
 
     result = compare(model, source, folder / "compare", part_selection=part_keys,
                      max_voices=max_voices, expression=expression, reverb=reverb)

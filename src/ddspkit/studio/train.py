@@ -7,14 +7,14 @@ from pathlib import Path
 import gradio as gr
 
 from ddspkit import paths
-from ddspkit.dataset import FILE_COLUMNS, PreparedDataset, file_rows, prepare, summary_rows
 from ddspkit.errors import UserError
-from ddspkit.modelfile import check_name
+from ddspkit.io.modelfile import check_name
 from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
 from ddspkit.studio.training_session import Snapshot, TrainingSession, data_folder
 from ddspkit.studio.ui import JobResult, note, status, stream_job
-from ddspkit.training import RECIPES
+from ddspkit.training.data import FILE_COLUMNS, PreparedDataset, file_rows, prepare, summary_rows
+from ddspkit.training.trainer import RECIPES
 
 CHECKING = "checking the data"
 AUTO_RECIPE = "auto"  # the trainer's choice: 'finetune' from a bundled model, else 'fast'

@@ -1,6 +1,6 @@
 """A training run started from the studio: in a worker, watched by the page.
 
-The run is :func:`ddspkit.training.train` itself: Stop sets its ``should_stop`` (the
+The run is :func:`ddspkit.training.trainer.train` itself: Stop sets its ``should_stop`` (the
 checkpoint and the model are saved, as after Ctrl-C), and Resume trains the same name again,
 which continues from the checkpoint in the run folder. The run lives in the server, not in
 the page: closing the tab leaves it running, and a reopened page shows it again.
@@ -19,12 +19,12 @@ import numpy as np
 from ddspkit import paths
 from ddspkit.audio import AUDIO_EXTENSIONS, write_audio
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.dataset import PreparedDataset, find_audio_files, prepare
 from ddspkit.errors import UserError
-from ddspkit.modelfile import check_name, read_info, user_model_path
+from ddspkit.io.modelfile import check_name, read_info, user_model_path
 from ddspkit.studio.jobs import Finished, Job
 from ddspkit.studio.workspace import recordings_dir, safe_stem
-from ddspkit.training import (
+from ddspkit.training.data import PreparedDataset, find_audio_files, prepare
+from ddspkit.training.trainer import (
     FINETUNE_RECIPE,
     CheckpointPreview,
     TrainingInterrupted,

@@ -1,6 +1,6 @@
 """Prepare a folder of recordings for training: decode, resample, extract features, cache.
 
-A prepared file holds 16 kHz mono audio and its :class:`~ddspkit.features.Features`. The
+A prepared file holds 16 kHz mono audio and its :class:`~ddspkit.analysis.features.Features`. The
 cache is keyed by path, size, modification time and feature version, so a re-run only
 processes new or changed files.
 """
@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from ddspkit import paths
+from ddspkit.analysis.features import Features, extract_features
+from ddspkit.analysis.statistics import DatasetStatistics, compute_statistics
 from ddspkit.audio import AUDIO_EXTENSIONS, atomic_write, load_audio
 from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES, SAMPLE_RATE_HZ
-from ddspkit.core import note_name
+from ddspkit.dsp.core import note_name
 from ddspkit.errors import UserError
-from ddspkit.features import Features, extract_features
-from ddspkit.stats import DatasetStatistics, compute_statistics
 
 log = logging.getLogger(__name__)
 

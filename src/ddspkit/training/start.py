@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from ddspkit.errors import UserError
+from ddspkit.io.modelfile import VST_SUFFIX, list_models, load_model, resolve_model, weights_digest
 from ddspkit.model import Instrument
-from ddspkit.modelfile import VST_SUFFIX, list_models, load_model, resolve_model, weights_digest
 
 SCRATCH = "scratch"
 AUTO = "auto"
@@ -97,7 +97,7 @@ def _weights_of(name_or_path: str) -> tuple[str, str, dict[str, torch.Tensor]]:
     label = path.stem if source == "bundled" else str(path)
     if path.suffix.lower() == VST_SUFFIX:
         from ddspkit.config import ModelConfig
-        from ddspkit.vst import decoder_weights, read_vst_info
+        from ddspkit.io.ddsp_vst import decoder_weights, read_vst_info
 
         info = read_vst_info(path)  # checked as the plugin would, before reading further
         state = Instrument(info.config).state_dict()

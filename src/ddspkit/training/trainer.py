@@ -1,7 +1,7 @@
 """Training: recipes, a resumable loop with atomic checkpoints, TensorBoard logs.
 
 A run starts from random weights or from a model's weights (fine-tuning; ``auto`` picks the
-nearest bundled model, see :mod:`ddspkit.finetune`); the checkpoint records the start.
+nearest bundled model, see :mod:`ddspkit.training.start`); the checkpoint records the start.
 
 Running the same ``train`` again resumes from the last checkpoint with the same step count,
 optimizer and scheduler state, and data order: the order of examples and the synth's noise
@@ -25,15 +25,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from ddspkit import __version__, paths
+from ddspkit import paths
+from ddspkit._version import __version__
 from ddspkit.audio import atomic_write, remove_stale_temporaries
 from ddspkit.config import SAMPLE_RATE_HZ, ModelConfig
-from ddspkit.dataset import FEATURES_VERSION, Examples, PreparedDataset, batch, cut_examples
+from ddspkit.dsp.losses import multiscale_spectral_loss
 from ddspkit.errors import UserError
-from ddspkit.finetune import AUTO_WINDOWS, DEFAULT_START, StartPoint, resolve_start, same_start
-from ddspkit.losses import multiscale_spectral_loss
+from ddspkit.io.modelfile import ModelInfo, save_model, user_model_path
 from ddspkit.model import Instrument
-from ddspkit.modelfile import ModelInfo, save_model, user_model_path
+from ddspkit.training.data import FEATURES_VERSION, Examples, PreparedDataset, batch, cut_examples
+from ddspkit.training.start import AUTO_WINDOWS, DEFAULT_START, StartPoint, resolve_start, same_start
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,7 @@ def train(
     """Train (or resume training) an instrument on prepared data; write its model file.
 
     Args:
-        data: from :func:`ddspkit.dataset.prepare`.
+        data: from :func:`ddspkit.training.data.prepare`.
         name: the instrument's name (model file ``<models folder>/<name>.safetensors``).
         recipe: a :class:`Recipe` or the name of one in :data:`RECIPES`; None: the one the
             run started with when it resumes, else FINETUNE_RECIPE from a model's weights and
@@ -273,7 +274,7 @@ def train(
         should_stop: polled between steps; True stops as Ctrl-C does (a UI's stop button).
         on_checkpoint: called at each checkpoint with the held-out preview (a UI's players).
         start_from: "scratch", "auto" (the nearest bundled model), a model name or a path
-            (see :mod:`ddspkit.finetune`); None: the default (DEFAULT_START) for a new run,
+            (see :mod:`ddspkit.training.start`); None: the default (DEFAULT_START) for a new run,
             and whatever a resumed run started from.
         start_exclude: bundled models "auto" must not pick.
         on_start: called with the run's :class:`StartPoint` and :class:`Recipe` once known

@@ -1,7 +1,7 @@
 """Run a DDSP-VST ``.tflite`` model for some frames, as a script in a child process.
 
 A damaged or hostile model can crash the TFLite interpreter (a segmentation fault takes the
-whole Python process with it), so :func:`ddspkit.vst.run_check` starts this file with the
+whole Python process with it), so :func:`ddspkit.io.ddsp_vst.run_check` starts this file with the
 model's bytes on stdin. It feeds a pitch glide and a loudness ramp with the GRU state fed
 back, exactly as the plugin does, and prints one JSON object describing the outputs; the
 parent judges them. Only numpy and a TFLite runtime are imported (no torch), so it starts in

@@ -1,0 +1,1 @@
+"""Reading recordings: pitch and loudness features, and the statistics of a data set."""

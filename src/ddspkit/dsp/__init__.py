@@ -1,0 +1,1 @@
+"""Signal processing: scaling and framing, oscillators and filtered noise, reverb, spectral losses."""

@@ -1,0 +1,1 @@
+"""Model files and formats: ddspkit's safetensors, decoder-step exports, DDSP-VST's TFLite."""

@@ -1,0 +1,1 @@
+"""TFLite flatbuffers, read and written with the published schema (no TensorFlow)."""

@@ -1,0 +1,23 @@
+"""MIDI: scores (files, notes, parts), how a part is performed, and notes as control curves.
+
+    from ddspkit.midi import read_midi, parts, PartPerformance
+    part = parts(read_midi("song.mid"))[0]
+    played = PartPerformance.play(part.events, max_voices=8, end_s=part.end_s)
+
+Rendering parts into audio lives in :mod:`ddspkit.render.midi`.
+"""
+
+from ddspkit.midi.curves import (
+           SILENCE_DB,
+           Expression,
+           first_frame_at_or_after,
+           note_frame_values,
+           voice_curves,
+)
+from ddspkit.midi.parts import Part, parts, select_parts
+from ddspkit.midi.performance import PartPerformance, PerformedVoice, voice_seed
+from ddspkit.midi.score import Note, event_order, on_model_grid, read_midi
+
+__all__ = ["SILENCE_DB", "Expression", "Note", "Part", "PartPerformance", "PerformedVoice", "event_order",
+           "first_frame_at_or_after", "note_frame_values", "on_model_grid", "parts", "read_midi",
+           "select_parts", "voice_curves", "voice_seed"]

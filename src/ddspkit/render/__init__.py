@@ -1,0 +1,1 @@
+"""Rendering: notes, files and performances into audio with an instrument."""

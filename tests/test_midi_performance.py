@@ -1,0 +1,152 @@
+"""The one MIDI performance machine: voices, stealing, pedal, RPN bend range, event order.
+
+Render and the live synth both play parts through ``PartPerformance``; these tests pin its
+rules on messages alone (no model).
+"""
+
+from __future__ import annotations
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+
+from ddspkit.midi import Note, Part, PartPerformance, event_order, parts, read_midi
+from ddspkit.midi.score import in_performance_order
+
+
+def on(note: int, velocity: int = 90) -> mido.Message:
+    return mido.Message("note_on", note=note, velocity=velocity)
+
+
+def off(note: int) -> mido.Message:
+    return mido.Message("note_off", note=note)
+
+
+def cc(number: int, value: int) -> mido.Message:
+    return mido.Message("control_change", control=number, value=value)
+
+
+def rpn_bend_range(semitones: int) -> list[mido.Message]:
+    return [cc(101, 0), cc(100, 0), cc(6, semitones)]
+
+
+def voices_of(performance: PartPerformance) -> list[list[tuple[int, float, float]]]:
+    return [[(n.pitch, n.start_s, n.end_s) for n in v.notes] for v in performance.voices]
+
+
+def test_a_chord_takes_one_voice_per_note_and_a_line_one_voice():
+    chord = [(0.0, on(p)) for p in (64, 60, 55, 48)] + [(2.0, off(p)) for p in (48, 55, 60, 64)]
+    assert [len(v) for v in voices_of(PartPerformance.play(in_performance_order(chord), 8))] == [1, 1, 1, 1]
+    line = [(0.0, on(60)), (1.0, off(60)), (1.0, on(62)), (2.0, off(62)), (2.0, on(64)), (3.0, off(64))]
+    played = PartPerformance.play(in_performance_order(line), 8)
+    assert voices_of(played) == [[(60, 0.0, 1.0), (62, 1.0, 2.0), (64, 2.0, 3.0)]]
+
+
+def test_past_the_voice_limit_the_oldest_note_is_stolen():
+    events = [(0.0, on(48)), (0.5, on(55)), (0.7, on(60)), (0.9, on(64)), (1.0, on(67))]
+    events += [(2.0, off(p)) for p in (48, 55, 60, 64, 67)]
+    played = PartPerformance.play(in_performance_order(events), max_voices=4)
+    assert len(played.voices) == 4
+    by_pitch = {n.pitch: n for v in played.voices for n in v.notes}
+    assert by_pitch[48].end_s == 1.0  # the oldest note gave its voice to the new one
+    assert [n.pitch for n in played.voices[0].notes] == [48, 67]
+    assert all(by_pitch[p].end_s == 2.0 for p in (55, 60, 64, 67))
+
+
+def test_a_new_note_takes_the_free_voice_nearest_in_pitch():
+    events = [(0.0, on(72)), (0.0, on(48)), (1.0, off(72)), (1.0, off(48)), (1.0, on(50)), (2.0, off(50))]
+    played = PartPerformance.play(in_performance_order(events), 8)
+    bass = next(v for v in played.voices if v.notes[0].pitch == 48)
+    assert [n.pitch for n in bass.notes] == [48, 50]
+
+
+def test_the_sustain_pedal_holds_released_keys_until_it_goes_up():
+    events = [(0.0, cc(64, 127)), (0.0, on(60)), (0.5, off(60)), (2.0, cc(64, 0)), (3.0, on(62)),
+              (3.5, off(62))]
+    played = PartPerformance.play(in_performance_order(events), 8)
+    notes = sorted((n for v in played.voices for n in v.notes), key=lambda n: n.start_s)
+    assert [(n.pitch, n.end_s) for n in notes] == [(60, 2.0), (62, 3.5)]
+
+
+def test_a_pedal_still_down_at_the_end_releases_at_the_end():
+    played = PartPerformance.play([(0.0, cc(64, 127)), (0.0, on(60)), (0.5, off(60))], 8, end_s=4.0)
+    assert played.voices[0].notes[0].end_s == 4.0
+
+
+def test_at_one_instant_controllers_then_note_offs_then_note_ons_from_the_top():
+    messages = [on(60), off(55), cc(64, 0), on(67)]
+    assert sorted(messages, key=event_order) == [messages[2], messages[1], messages[3], messages[0]]
+    # A pedal lifted at the instant a key is released: the key is not held.
+    events = in_performance_order([(0.0, cc(64, 127)), (0.0, on(60)), (1.0, off(60)), (1.0, cc(64, 0))])
+    assert PartPerformance.play(events, 8).voices[0].notes[0].end_s == 1.0
+
+
+def test_the_bend_range_applies_from_the_moment_it_is_set():
+    events = [(0.0, on(60)), (0.5, mido.Message("pitchwheel", pitch=4096))]
+    events += [(1.0 + 0.001 * i, m) for i, m in enumerate(rpn_bend_range(12))]
+    events += [(1.5, mido.Message("pitchwheel", pitch=-8192)), (2.0, off(60))]
+    played = PartPerformance.play(events, 8)
+    at = dict(played.bend_history)
+    assert at[0.5] == pytest.approx(1.0)  # half the default 2 semitones
+    assert at[1.002] == pytest.approx(6.0)  # the wheel still at half, now of 12 semitones
+    assert at[1.5] == pytest.approx(-12.0)
+
+
+def test_rpn_cents_and_other_rpns_do_not_touch_the_bend_range():
+    performance = PartPerformance()
+    for m in [*rpn_bend_range(3), cc(38, 50)]:
+        performance.apply(0.0, m)
+    assert performance.bend_range_semitones == pytest.approx(3.5)
+    for m in [cc(101, 0), cc(100, 2), cc(6, 24)]:  # RPN 2: coarse tuning, not the bend range
+        performance.apply(0.1, m)
+    assert performance.bend_range_semitones == pytest.approx(3.5)
+
+
+def test_controller_defaults_and_a_live_frame_follow_cc7_and_cc11():
+    performance = PartPerformance()
+    assert (performance.volume, performance.expression, performance.bend_range_semitones) == (100, 127, 2.0)
+    from ddspkit.midi import Expression
+
+    performance.apply(0.0, on(69, 127))
+    loud = [p for _, _, p in performance.frame_values(25, None, Expression())][0]
+    performance.apply(0.5, cc(11, 40))
+    soft = [p for _, _, p in performance.frame_values(30, None, Expression())][0]
+    assert soft < loud - 6
+    f0 = [f for _, f, _ in performance.frame_values(30, None, Expression())][0]
+    assert f0 == pytest.approx(440.0, rel=1e-6)
+
+
+def test_live_keeps_only_the_last_notes_of_a_voice():
+    performance = PartPerformance(max_voices=1)
+    for i in range(50):
+        performance.apply(i * 0.1, on(60 + i % 5))
+        performance.apply(i * 0.1 + 0.05, off(60 + i % 5))
+    assert len(performance.voices[0].notes) <= 3
+
+
+def test_a_file_part_is_read_through_the_performance(tmp_path):
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(0, name="keys")
+    inst.notes = [pretty_midi.Note(velocity=80, pitch=60, start=0.0, end=0.5),
+                  pretty_midi.Note(velocity=80, pitch=64, start=1.0, end=1.5)]
+    inst.control_changes = [pretty_midi.ControlChange(64, 127, 0.25), pretty_midi.ControlChange(64, 0, 0.75),
+                            pretty_midi.ControlChange(101, 0, 0.9), pretty_midi.ControlChange(100, 0, 0.91),
+                            pretty_midi.ControlChange(6, 7, 0.92)]
+    inst.pitch_bends = [pretty_midi.PitchBend(8191, 0.1), pretty_midi.PitchBend(8191, 1.2)]
+    pm.instruments.append(inst)
+    pm.write(str(tmp_path / "a.mid"))
+    part = parts(read_midi(tmp_path / "a.mid"))[0]
+    assert [(n.pitch, n.start_s, n.end_s) for n in part.notes] == [(60, 0.0, 0.75), (64, 1.0, 1.5)]
+    bends = dict(part.pitch_bends)
+    assert bends[0.1] == pytest.approx(2.0, abs=1e-3)  # before the RPN: the default range
+    assert bends[1.2] == pytest.approx(7.0, abs=1e-3)  # after it: 7 semitones
+    assert part.controls[64] == [(0.25, 127), (0.75, 0)]
+
+
+def test_a_part_from_notes_plays_those_notes():
+    notes = [Note(60, 0.0, 1.0, 90), Note(67, 0.5, 1.5, 70)]
+    part = Part.from_notes("t", notes)
+    assert [(n.pitch, n.start_s, n.end_s, n.velocity) for n in part.notes] == \
+        [(60, 0.0, 1.0, 90), (67, 0.5, 1.5, 70)]
+    assert np.isfinite([n.end_s for n in part.notes]).all()
