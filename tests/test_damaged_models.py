@@ -17,7 +17,10 @@ import soundfile as sf
 import torch
 
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.io import ddsp_vst as vst
+from ddspkit.errors import UserError
+from ddspkit.io.ddsp_vst.check import check_vst
+from ddspkit.io.ddsp_vst.graph import export_tflite_bytes
+from ddspkit.io.ddsp_vst.plugin import export_vst
 from ddspkit.io.modelfile import load_model, save_model
 from ddspkit.render.signals import sung_phrase
 from test_cli import assert_one_line_error, ddspkit
@@ -33,14 +36,14 @@ def flip_bytes(data: bytes, first: int, last: int, count: int, seed: int) -> byt
 @pytest.fixture(scope="module")
 def good_tflite() -> bytes:
     cello = load_model("Cello")
-    return vst.export_tflite_bytes(cello.instrument.decoder, cello.info.statistics, "Cello")
+    return export_tflite_bytes(cello.instrument.decoder, cello.info.statistics, "Cello")
 
 
 def nan_tflite() -> bytes:
     cello = load_model("Cello")
     with torch.no_grad():
         cello.instrument.decoder.out_dense.weight[3, :10] = float("nan")
-    return vst.export_tflite_bytes(cello.instrument.decoder, cello.info.statistics, "Cello")
+    return export_tflite_bytes(cello.instrument.decoder, cello.info.statistics, "Cello")
 
 
 TFLITE_DAMAGE = {
@@ -72,7 +75,7 @@ def test_damaged_tflite_gives_one_line_from_every_command(damage, good_tflite, t
 
 
 def test_good_export_runs_in_tflite_and_passes(good_tflite):
-    report = vst.check_vst(good_tflite)
+    report = check_vst(good_tflite)
     assert report.ok, report.problems
     assert report.ran.startswith("ran 200 frames"), report.ran
 
@@ -85,7 +88,7 @@ def test_a_crashing_runtime_is_reported_not_fatal(good_tflite, monkeypatch):
                          "signal.SIGSEGV)"], **kwargs)
 
     monkeypatch.setattr(subprocess, "run", crash)
-    report = vst.check_vst(good_tflite)
+    report = check_vst(good_tflite)
     assert not report.ok
     assert report.problems == ["the TFLite runtime crashed running the model (signal 11): the "
                                "file is damaged"]
@@ -95,8 +98,8 @@ def test_export_refuses_a_model_whose_outputs_are_not_finite(tmp_path):
     cello = load_model("Cello")
     with torch.no_grad():  # finite weights, but far too large: the layers overflow
         cello.instrument.decoder.f0_stack[0].weight.mul_(1e38)
-    with pytest.raises(vst.UserError, match="nothing written"):
-        vst.export_vst(cello, tmp_path / "Huge.tflite")
+    with pytest.raises(UserError, match="nothing written"):
+        export_vst(cello, tmp_path / "Huge.tflite")
     assert not (tmp_path / "Huge.tflite").exists()
 
 

@@ -76,7 +76,7 @@ def test_auto_starts_from_the_bundled_model_of_the_instrument_played(tmp_path, n
 
 
 def test_start_from_a_ddspkit_tflite_reads_its_decoder_back(tmp_path):
-    from ddspkit.io.ddsp_vst import export_vst
+    from ddspkit.io.ddsp_vst.plugin import export_vst
 
     cello = load_model("Cello")
     path, _ = export_vst(cello, tmp_path / "MyCello.tflite")

@@ -29,7 +29,7 @@ import ddspkit
 from ddspkit import notebook, paths
 from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES
 from ddspkit.errors import UserError
-from ddspkit.io.ddsp_vst import zip_for_plugin
+from ddspkit.io.ddsp_vst.plugin import zip_for_plugin
 from ddspkit.training.data import cut_examples, held_out_phrase
 from ddspkit.training.trainer import RECIPES, read_history
 

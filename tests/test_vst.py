@@ -14,7 +14,12 @@ import pytest
 import torch
 
 import ddspkit
-from ddspkit.io import ddsp_vst as vst
+from ddspkit.io.ddsp_vst.check import check_vst
+from ddspkit.io.ddsp_vst.contract import OUTPUTS
+from ddspkit.io.ddsp_vst.graph import export_tflite_bytes
+from ddspkit.io.ddsp_vst.metadata import append_metadata_zip
+from ddspkit.io.ddsp_vst.plugin import export_times_in
+from ddspkit.io.ddsp_vst.runtime import TFLiteDecoder
 from ddspkit.io.modelfile import load_model
 from ddspkit.io.steps import export_step_model, reference_outputs, run_steps
 from ddspkit.io.tflite.writer import Op, TFLiteGraph
@@ -27,7 +32,7 @@ def cello():
 
 @pytest.fixture(scope="module")
 def exported(cello) -> bytes:
-    return vst.export_tflite_bytes(cello.instrument.decoder, cello.info.statistics, "Cello")
+    return export_tflite_bytes(cello.instrument.decoder, cello.info.statistics, "Cello")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -36,7 +41,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_export_meets_every_plugin_rule(exported):
-    report = vst.check_vst(exported)
+    report = check_vst(exported)
     assert report.ok, report.problems
     assert 0 < exported[0] < 0x80  # the plugin reads the file through a text API
     assert all(op.endswith("v1") for op in report.ops) and "WHILE v1" not in report.ops
@@ -53,7 +58,7 @@ def test_tflite_matches_pytorch_over_500_frames_with_state_fed_back(cello, expor
     it = Interpreter(model_content=exported)
     it.allocate_tensors()
     ins = {d["name"]: d["index"] for d in it.get_input_details()}
-    outs = [{d["name"]: d["index"] for d in it.get_output_details()}[n] for n in vst.OUTPUTS]
+    outs = [{d["name"]: d["index"] for d in it.get_output_details()}[n] for n in OUTPUTS]
 
     def step(f0, pw, state):
         it.set_tensor(ins["call_f0_scaled:0"], f0)
@@ -67,6 +72,17 @@ def test_tflite_matches_pytorch_over_500_frames_with_state_fed_back(cello, expor
         assert a.shape == b.shape and a.shape[0] == 500
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
     assert expected[0].max() > 10 * expected[0].min()  # the ramp really moves the amplitude
+
+
+@pytest.mark.parametrize("noise_shift_label", ["noise/shift", "noise/bias"])  # now, and before 0.2
+def test_weights_read_back_from_new_and_older_exports(cello, monkeypatch, noise_shift_label):
+    from ddspkit.io.ddsp_vst import graph
+
+    monkeypatch.setattr(graph, "NOISE_SHIFT_LABEL", noise_shift_label)
+    data = graph.export_tflite_bytes(cello.instrument.decoder, cello.info.statistics, "Cello")
+    restored = graph.decoder_weights(data, cello.info.config)
+    original = cello.instrument.state_dict()
+    assert restored.keys() and all(torch.equal(restored[k], original[k]) for k in restored)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
@@ -99,7 +115,7 @@ def test_install_puts_model_in_plugin_folder_with_unique_export_times(tmp_path):
     copy.write_bytes((plugin / "Cello.tflite").read_bytes())
     second = cli("export", "Cello", "--install", "--plugin-dir", str(plugin))
     assert second.returncode == 0, second.stderr
-    times = vst.export_times_in(plugin)
+    times = export_times_in(plugin)
     assert len(set(times.values())) == 2  # the new export differs from the old copy
 
 
@@ -121,7 +137,7 @@ def _toy_model(state_size: int = 512, names: dict[str, str] | None = None,
     code = Op.CUSTOM if custom else Op.ADD
     new_state = g.op(code, [state, f0], [(state_size,)], "state", custom_code=custom)[0]
     g.outputs = [amp, hd, noise, new_state]
-    for index, name in zip(g.outputs, vst.OUTPUTS, strict=True):
+    for index, name in zip(g.outputs, OUTPUTS, strict=True):
         g.rename(index, name)
     meta = {"mean_min_pitch_note_hz": 100.0, "mean_max_pitch_note_hz": 400.0,
             "mean_min_power_note": -50.0, "mean_max_power_note": -10.0, "version": "t",
@@ -130,11 +146,11 @@ def _toy_model(state_size: int = 512, names: dict[str, str] | None = None,
     if pad:
         root = int.from_bytes(flatbuffer[:4], "little") + pad
         flatbuffer = root.to_bytes(4, "little") + flatbuffer[4:8] + bytes(pad) + flatbuffer[8:]
-    return vst.append_metadata_zip(flatbuffer, meta)
+    return append_metadata_zip(flatbuffer, meta)
 
 
 def test_toy_model_is_valid():
-    assert vst.check_vst(_toy_model(), run=False).ok  # its "state" grows: it is not run
+    assert check_vst(_toy_model(), run=False).ok  # its "state" grows: it is not run
 
 
 @pytest.mark.parametrize(("data", "fragment"), [
@@ -146,7 +162,7 @@ def test_toy_model_is_valid():
     (b"not a model at all", "not a TFLite flatbuffer"),
 ])
 def test_validator_rejects_what_the_plugin_rejects(data, fragment):
-    report = vst.check_vst(data, run=False)
+    report = check_vst(data, run=False)
     assert not report.ok
     assert any(fragment in p for p in report.problems), report.problems
 
@@ -158,9 +174,9 @@ def test_validator_rejects_compressed_metadata_and_duplicate_export_time():
     buffer.seek(0, io.SEEK_END)
     with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("metadata.json", '{"export_time": "x", "version": "1"}' + " " * 200)
-    compressed = vst.check_vst(buffer.getvalue(), run=False)
+    compressed = check_vst(buffer.getvalue(), run=False)
     assert any("compressed" in p for p in compressed.problems)
-    clash = vst.check_vst(_toy_model(), other_export_times={"Other.tflite": "2024-01-01T00:00:00"},
+    clash = check_vst(_toy_model(), other_export_times={"Other.tflite": "2024-01-01T00:00:00"},
                           run=False)
     assert any("also Other.tflite's" in p for p in clash.problems)
 
@@ -180,7 +196,7 @@ def test_check_vst_cli_and_bad_import_are_one_line_errors(tmp_path):
 def test_tflite_decoder_rejects_batches(exported):
     from ddspkit.config import ModelConfig
 
-    decoder = vst.TFLiteDecoder(exported, ModelConfig())
+    decoder = TFLiteDecoder(exported, ModelConfig())
     with pytest.raises(ValueError):
         decoder(torch.zeros(2, 3), torch.zeros(2, 3))
 
@@ -193,7 +209,7 @@ def test_notebook_style_tflite_imports_and_renders_like_the_original():
     them (WHILE-loop Keras GRU, Select-TF allowed, only the plugin's metadata keys): see
     scripts/make_reference_tflite.py. It holds the bundled Cello's weights."""
     data = NOTEBOOK_FIXTURE.read_bytes()
-    report = vst.check_vst(data, NOTEBOOK_FIXTURE)
+    report = check_vst(data, NOTEBOOK_FIXTURE)
     assert report.ok, report.problems
     assert "WHILE v1" in report.ops and "ddspkit_statistics" not in report.metadata
     imported = ddspkit.load_model(NOTEBOOK_FIXTURE)

@@ -44,7 +44,7 @@ def line_for(name: str) -> list[tuple[int, float, float, int]]:
 
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_transfer_render_and_export_by_name(name, tmp_path):
-    from ddspkit.io.ddsp_vst import export_vst
+    from ddspkit.io.ddsp_vst.plugin import export_vst
 
     model = ddspkit.load_model(name)
     assert model.info.source == "bundled"

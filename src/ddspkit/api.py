@@ -124,7 +124,7 @@ class Model:
         to ``<name>.safetensors``), else ``<name>.tflite`` in the current folder.
         Returns (path, :class:`ddspkit.io.ddsp_vst.CheckReport`). Raises UserError if a check fails.
         """
-        from ddspkit.io.ddsp_vst import export_vst
+        from ddspkit.io.ddsp_vst.plugin import export_vst
 
         path = self.info.path
         if output is None:

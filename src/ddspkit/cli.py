@@ -396,8 +396,8 @@ def export_cmd(
                                     "~/Documents/Magenta/DDSP/Models)."),
 ):
     """Export a model for the DDSP-VST plugin (validated), or as ONNX or TorchScript."""
-    from ddspkit.io import ddsp_vst as vst
     from ddspkit.io import steps as export
+    from ddspkit.io.ddsp_vst.plugin import export_vst, plugin_models_dir
     from ddspkit.io.modelfile import load_model
 
     loaded = load_model(model, "cpu")
@@ -409,11 +409,11 @@ def export_cmd(
     if install and suffix != ".tflite":
         raise UserError("--install is for --format vst")
     if install:
-        folder = plugin_dir or vst.plugin_models_dir()
+        folder = plugin_dir or plugin_models_dir()
         output = folder / f"{name}.tflite"
     output = output or Path(f"{name}{suffix}")
     if suffix == ".tflite":
-        path, report = vst.export_vst(loaded, output)
+        path, report = export_vst(loaded, output)
         out.print(f"{path}: DDSP-VST model, {path.stat().st_size / 1e6:.1f} MB, "
                   f"{len(set(report.ops))} builtin op types, export_time "
                   f"{report.metadata['export_time']}; passes the plugin's checks")
@@ -430,12 +430,12 @@ def export_cmd(
 @user_errors
 def check_vst_cmd(file: Path = typer.Argument(..., help="A .tflite model file.")):
     """Check a .tflite file against the DDSP-VST plugin's loading rules."""
-    from ddspkit.io import ddsp_vst as vst
+    from ddspkit.io.ddsp_vst.check import check_vst
+    from ddspkit.io.ddsp_vst.plugin import export_times_in
 
     if not file.is_file():
         raise UserError(f"{file}: no such file")
-    report = vst.check_vst(file.read_bytes(), file,
-                           vst.export_times_in(file.parent, skip=file))
+    report = check_vst(file.read_bytes(), file, export_times_in(file.parent, skip=file))
     if report.ok:
         meta = report.metadata
         out.print(f"{file}: OK for DDSP-VST (ops: {', '.join(sorted(set(report.ops)))}; model "
@@ -458,7 +458,7 @@ def import_cmd(
                              "the file name)."),
 ):
     """Add an existing DDSP-VST model to your models, for transfer and rendering."""
-    from ddspkit.io.ddsp_vst import import_vst
+    from ddspkit.io.ddsp_vst.plugin import import_vst
 
     target, info = import_vst(file, name)
     stats = info.provenance["statistics"]

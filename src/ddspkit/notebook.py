@@ -358,7 +358,7 @@ def export_for_plugin(model) -> tuple[Path, Path]:
 
     ``model``: a :class:`ddspkit.api.Model`. Returns (the .tflite, the .zip).
     """
-    from ddspkit.io.ddsp_vst import zip_for_plugin
+    from ddspkit.io.ddsp_vst.plugin import zip_for_plugin
 
     tflite, report = model.export_vst()
     archive = zip_for_plugin(tflite)

@@ -144,7 +144,7 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     """Load a model by name or path, in float32, in eval mode. Raises UserError."""
     path, source = resolve_model(name_or_path)
     if path.suffix.lower() == VST_SUFFIX:
-        from ddspkit.io.ddsp_vst import load_vst_model
+        from ddspkit.io.ddsp_vst.runtime import load_vst_model
 
         loaded = load_vst_model(path)
         loaded.info.source = source
@@ -186,7 +186,7 @@ def list_models() -> list[ModelInfo]:
             continue
         try:
             if path.suffix.lower() == VST_SUFFIX:
-                from ddspkit.io.ddsp_vst import read_vst_info
+                from ddspkit.io.ddsp_vst.runtime import read_vst_info
 
                 info = read_vst_info(path)
             else:

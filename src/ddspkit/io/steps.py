@@ -18,8 +18,8 @@ from torch import nn
 
 from ddspkit.audio import atomic_write
 from ddspkit.errors import UserError
+from ddspkit.io.ddsp_vst.probe import glide_and_ramp
 from ddspkit.io.modelfile import LoadedModel
-from ddspkit.io.tflite.probe import glide_and_ramp
 from ddspkit.model import Decoder
 
 INPUT_NAMES = ["f0_scaled", "pw_scaled", "state"]

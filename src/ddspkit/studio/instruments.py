@@ -41,7 +41,7 @@ def provenance(key: str | None) -> dict:
 
 def import_model(job: Job, upload: str | None, name_text: str | None) -> JobResult:
     """Check an uploaded .tflite (running it in a child process) and add it to your models."""
-    from ddspkit.io.ddsp_vst import import_vst
+    from ddspkit.io.ddsp_vst.plugin import import_vst
 
     if not upload:
         raise UserError("no .tflite file: upload one first")
@@ -57,8 +57,8 @@ def import_model(job: Job, upload: str | None, name_text: str | None) -> JobResu
 
 def export_model(job: Job, studio: Studio, key: str | None, format_label: str, install: bool) -> JobResult:
     """Export the chosen model (validated) for download, or into the plugin's model folder."""
-    from ddspkit.io import ddsp_vst as vst
     from ddspkit.io import steps as export
+    from ddspkit.io.ddsp_vst.plugin import export_vst, plugin_models_dir
     from ddspkit.io.modelfile import load_model
 
     fmt = FORMATS.get(format_label)
@@ -72,8 +72,8 @@ def export_model(job: Job, studio: Studio, key: str | None, format_label: str, i
     folder = studio.workspace.job_folder("export")
     job.report(f"exporting {info.name} and checking the result", 0.3)
     if fmt == "vst":
-        output = (vst.plugin_models_dir() if install else folder) / f"{info.name}.tflite"
-        path, report = vst.export_vst(loaded, output)
+        output = (plugin_models_dir() if install else folder) / f"{info.name}.tflite"
+        path, report = export_vst(loaded, output)
         message = (f"{info.name}.tflite: DDSP-VST model, {path.stat().st_size / 1e6:.1f} MB, "
                    f"{len(set(report.ops))} builtin op types; passes the plugin's checks")
         if install:
@@ -92,7 +92,7 @@ def export_model(job: Job, studio: Studio, key: str | None, format_label: str, i
 
 def build(studio: Studio, tab: gr.Tab) -> gr.Dropdown:
     """Lay out the tab and wire its events; returns its instrument list."""
-    from ddspkit.io.ddsp_vst import plugin_models_dir
+    from ddspkit.io.ddsp_vst.plugin import plugin_models_dir
 
     gr.HTML(note("Every instrument this studio can play: bundled, trained here, or imported from "
                  "DDSP-VST. Export one for the DDSP-VST plugin (or ONNX, TorchScript)."))

@@ -97,7 +97,8 @@ def _weights_of(name_or_path: str) -> tuple[str, str, dict[str, torch.Tensor]]:
     label = path.stem if source == "bundled" else str(path)
     if path.suffix.lower() == VST_SUFFIX:
         from ddspkit.config import ModelConfig
-        from ddspkit.io.ddsp_vst import decoder_weights, read_vst_info
+        from ddspkit.io.ddsp_vst.graph import decoder_weights
+        from ddspkit.io.ddsp_vst.runtime import read_vst_info
 
         info = read_vst_info(path)  # checked as the plugin would, before reading further
         state = Instrument(info.config).state_dict()

@@ -1,11 +1,11 @@
-"""Run a DDSP-VST ``.tflite`` model for some frames, as a script in a child process.
+"""Run a DDSP-VST ``.tflite`` model for some frames, in a child process.
 
 A damaged or hostile model can crash the TFLite interpreter (a segmentation fault takes the
-whole Python process with it), so :func:`ddspkit.io.ddsp_vst.run_check` starts this file with the
-model's bytes on stdin. It feeds a pitch glide and a loudness ramp with the GRU state fed
-back, exactly as the plugin does, and prints one JSON object describing the outputs; the
-parent judges them. Only numpy and a TFLite runtime are imported (no torch), so it starts in
-a fraction of a second.
+whole Python process with it), so :func:`ddspkit.io.ddsp_vst.check.run_check` runs
+:func:`main` in a child process, with the model's bytes on stdin. It feeds a pitch glide and
+a loudness ramp with the GRU state fed back, exactly as the plugin does, and prints one JSON
+object describing the outputs; the parent judges them. Only numpy, the torch-free contract
+and a TFLite runtime are imported, so it starts in a fraction of a second.
 
 Exit codes: 0 ran (JSON on stdout), 3 the runtime refused the model (JSON ``error``),
 4 no TFLite runtime is installed.
@@ -18,9 +18,10 @@ import sys
 
 import numpy as np
 
-INPUT_NAMES = ("call_f0_scaled:0", "call_pw_scaled:0", "call_state:0")
-OUTPUT_NAMES = ("StatefulPartitionedCall:0", "StatefulPartitionedCall:1",
-                "StatefulPartitionedCall:2", "StatefulPartitionedCall:3")
+from ddspkit.io.ddsp_vst.contract import INPUTS, OUTPUTS
+
+INPUT_NAMES = tuple(INPUTS)
+OUTPUT_NAMES = tuple(OUTPUTS)
 PROBE_FRAMES = 200
 EXIT_REFUSED, EXIT_NO_RUNTIME = 3, 4
 
