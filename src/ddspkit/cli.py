@@ -611,7 +611,10 @@ def live_cmd(
               f"of {block}): latency {engine.latency_ms:.1f} ms engine + {1000 * slack / rate:.1f} "
               f"ms slack = {total_ms:.1f} ms, plus the sound card's buffers. Ctrl-C stops.",
               soft_wrap=True)
-    result = live.run_live(engine, io, slack_samples=slack, synth=midi, seconds=seconds)
+    # libjack and PortAudio write their own lines on file descriptor 2 (a server that went
+    # away, xruns): the run's own messages say what happened, in one line.
+    with live.quiet_c_stderr():
+        result = live.run_live(engine, io, slack_samples=slack, synth=midi, seconds=seconds)
     out.print(live.report_line(result, rate), soft_wrap=True)
 
 
@@ -642,14 +645,10 @@ def _open_backend(name: str, *, midi: bool, client_name: str, rate: int | None, 
     if connect_input or connect_output or no_connect:
         raise UserError("--connect-input/--connect-output/--no-connect wire JACK ports: start "
                         "JACK (or PipeWire's pipewire-jack), or use --input-device/--output-device")
-    midi_input = live.MidiInput(midi_port) if midi else None
-    try:
-        return live.PortAudioBackend(input_device=input_device, output_device=output_device,
-                                     synth=midi, rate_hz=rate, block_samples=block, midi=midi_input)
-    except BaseException:
-        if midi_input is not None:
-            midi_input.close()
-        raise
+    io = live.PortAudioBackend(input_device=input_device, output_device=output_device, synth=midi,
+                               rate_hz=rate, block_samples=block)
+    io.midi = live.MidiInput(midi_port) if midi else None  # after the audio: the first to check
+    return io
 
 
 def engine_name(model: str) -> str:

@@ -127,10 +127,9 @@ class JackBackend:
         self.connect_inputs, self.connect_outputs = connect_inputs, connect_outputs
         self.midi_port, self.auto_connect = midi_port, auto_connect
         self.full_name = self.client.name  # JACK may add a suffix when the name is taken
-        self.source = (self.client.midi_inports.register("midi_in") if synth
-                       else self.client.inports.register("in"))
-        self.outputs = [self.client.outports.register(n) for n in ("out_L", "out_R")]
+        self.source = self.outputs = None  # registered at start: a port is usable once active
         self._stopped = threading.Event()
+        self.xruns = 0  # the server's: a client (this one or another) missed its cycle
         self._closed = False
         self._latency_callback = None
         self._check_connections_exist()
@@ -159,6 +158,9 @@ class JackBackend:
             raise
 
     def start(self, runner: LiveRunner) -> None:
+        self.source = (self.client.midi_inports.register("midi_in") if self.synth
+                       else self.client.inports.register("in"))
+        self.outputs = [self.client.outports.register(n) for n in ("out_L", "out_R")]
         outputs, source = self.outputs, self.source
         period = self.block_samples
 
@@ -171,6 +173,9 @@ class JackBackend:
                 runner.callback(source.get_array(), out, frames)
             outputs[1].get_array()[:] = out
 
+        def xrun(_delay_us) -> None:
+            self.xruns += 1
+
         def shutdown(_status, _reason) -> None:
             self._stopped.set()
 
@@ -180,6 +185,7 @@ class JackBackend:
 
         self.client.set_process_callback(process)
         self.client.set_shutdown_callback(shutdown)
+        self.client.set_xrun_callback(xrun)
         self.client.set_blocksize_callback(period_changed)
         self._register_latency(runner.latency_samples)
         self.client.activate()

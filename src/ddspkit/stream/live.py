@@ -283,6 +283,7 @@ class LiveResult:
     latency_samples: int  # declared (engine + slack)
     latency_at_end_samples: int  # what the output's delay was when the run ended
     ended_by: str  # "seconds", "interrupt" (Ctrl-C) or "stop" (should_stop)
+    server_xruns: int | None = None  # JACK's count of missed cycles (any client's), if known
 
 
 def _stall_plan() -> list[tuple[float, float]]:
@@ -346,7 +347,8 @@ def run_live(engine, backend, *, slack_samples: int, synth: bool,
         runner.stop()
         sys.setswitchinterval(previous_interval)
     return LiveResult(runner.stats, runner.latency_samples,
-                      runner.latency_samples + max(0, runner.behind_samples), ended_by)
+                      runner.latency_samples + max(0, runner.behind_samples), ended_by,
+                      getattr(backend, "xruns", None))
 
 
 def report_line(result: LiveResult, rate_hz: int) -> str:
@@ -359,7 +361,8 @@ def report_line(result: LiveResult, rate_hz: int) -> str:
     return (f"stopped: {stats.blocks} blocks ({stats.samples / rate_hz:.1f} s), {stats.dropouts} "
             f"dropouts (largest gap {ms(stats.largest_gap_samples)}), slowest block "
             f"{stats.worst_block_ms:.1f} ms, latency {ms(result.latency_at_end_samples)} "
-            f"(declared {ms(result.latency_samples)})")
+            f"(declared {ms(result.latency_samples)})"
+            + ("" if result.server_xruns is None else f", {result.server_xruns} server xruns"))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -522,6 +525,9 @@ def midi_input_names() -> list[str]:
         with quiet_c_stderr():
             return list(backend.get_input_names())
     except (OSError, RuntimeError, SystemError) as exc:
+        if "JACK" in (getattr(backend, "api", None) or ""):
+            raise UserError("no MIDI input: there is no ALSA sequencer (modprobe snd-seq) and no "
+                            "JACK server (start JACK or PipeWire's pipewire-jack)") from None
         raise UserError("no MIDI input: the system's MIDI service is unavailable "
                         f"({_first_line(exc)})") from None
 
