@@ -39,12 +39,13 @@ def jackd_or_fail() -> str:
 class JackServer:
     """``jackd -n NAME --no-realtime -d dummy``, with a name no other test run uses."""
 
-    def __init__(self, period: int = 128, rate: int = RATE) -> None:
+    def __init__(self, period: int = 128, rate: int = RATE, realtime: bool = False) -> None:
         self.name = f"ddspkit-test-{os.getpid()}-{next(_names)}"
         self.period, self.rate = period, rate
         self.process = subprocess.Popen(
-            [jackd_or_fail(), "-n", self.name, "--no-realtime", "-d", "dummy", "-r", str(rate),
-             "-p", str(period)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [jackd_or_fail(), "-n", self.name, "--realtime" if realtime else "--no-realtime",
+             "-d", "dummy", "-r", str(rate),
+             "-p", str(period)], stdout=open(os.environ.get("JACKD_LOG", os.devnull), "w"), stderr=subprocess.STDOUT,
             env=dict(os.environ, JACK_NO_AUDIO_RESERVATION="1"))
         self.env = dict(os.environ, JACK_DEFAULT_SERVER=self.name, JACK_NO_START_SERVER="1")
         deadline = time.monotonic() + 15

@@ -163,8 +163,16 @@ class JackBackend:
         self.outputs = [self.client.outports.register(n) for n in ("out_L", "out_R")]
         outputs, source = self.outputs, self.source
         period = self.block_samples
+        client = self.client
+        expected = [None]  # the frame time the next cycle should start at
 
         def process(frames: int) -> None:
+            now = client.last_frame_time
+            if expected[0] is not None:
+                gap = (now - expected[0]) & 0xFFFFFFFF  # frame times wrap at 2**32
+                if gap < 1 << 31:
+                    runner.missed(gap)
+            expected[0] = now + frames
             out = outputs[0].get_array()
             if self.synth:
                 events = [(offset, _message(data)) for offset, data in source.incoming_midi_events()]

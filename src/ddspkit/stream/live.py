@@ -44,6 +44,7 @@ STALL_ENV = "DDSPKIT_LIVE_TEST_STALLS"
 FADE_SAMPLES = 48  # 1 ms at 48 kHz: the fade out into a dropout and back in after it
 MAX_CHUNK = 8192  # the worker's largest engine call after it fell behind
 WARM_UP_S = 0.3
+SWITCH_INTERVAL_S = 0.0002  # see run_live
 
 
 class AudioServerStopped(UserError):
@@ -100,6 +101,7 @@ class LiveStats:
     dropouts: int = 0  # runs of callbacks that found too little output ready
     largest_gap_samples: int = 0  # the longest of those runs (silence played), in samples
     skipped_samples: int = 0  # late output dropped to bring the latency back
+    server_skipped_samples: int = 0  # cycles the server did not run this client in (JACK xruns)
     overruns: int = 0  # input the worker had no room for (it fell far behind)
     worst_block_ms: float = 0.0  # the worker's longest engine call
 
@@ -161,6 +163,18 @@ class LiveRunner:
         sample = clock_sample + (arrival_s - clock_time) * self.engine.sample_rate_hz
         self._midi.put((int(sample), message))
 
+    def missed(self, samples: int) -> None:
+        """The server skipped this many samples of this client's cycles (a JACK xrun): keep
+        the input's and the output's timelines on the server's, as if they were silence in
+        and late output out, so that the latency stays the declared one in the server's time."""
+        if samples <= 0:
+            return
+        self.input_ring.write(np.zeros(min(samples, self.input_ring.capacity // 4), np.float32))
+        self._samples_in += samples
+        self.stats.samples += samples
+        self.stats.server_skipped_samples += samples
+        self._fade_in = True
+
     def callback(self, indata: np.ndarray | None, outdata: np.ndarray, frames: int,
                  midi: list[tuple[int, object]] = ()) -> None:
         """The audio thread's whole job: copy in, copy out, wake the worker. Never blocks.
@@ -218,6 +232,7 @@ class LiveRunner:
         return mono
 
     def _work(self) -> None:
+        _real_time_priority()
         chunk = np.empty(MAX_CHUNK, np.float32)
         pending: list[tuple[int, object]] = []
         processed = 0
@@ -251,6 +266,20 @@ class LiveRunner:
                 events.append(self._midi.get_nowait())
             except queue.Empty:
                 return events
+
+
+def _real_time_priority() -> bool:
+    """Ask for the lowest real-time priority for the calling thread (Linux SCHED_FIFO 1, where
+    the user may: JACK's audio group, root): above every ordinary program, below the audio
+    server's own threads. On a busy machine an ordinary thread waits for the CPU for
+    milliseconds, and the audio callback waits for it (Python's GIL). False where refused."""
+    if not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except (OSError, PermissionError):
+        return False
+    return True
 
 
 def _events_in_block(pending, block_start: int, n: int):
@@ -316,9 +345,9 @@ def run_live(engine, backend, *, slack_samples: int, synth: bool,
     warm_up(engine, synth, backend.block_samples, warm_up_s)
     runner = LiveRunner(engine, slack_samples, synth)
     # Python hands the GIL over every 5 ms by default: the audio callback (Python too) would
-    # wait that long behind the worker, longer than a whole block. 0.5 ms keeps it on time.
+    # wait that long behind the worker, longer than a whole block; 0.2 ms keeps it on time.
     previous_interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.0005)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     stalls = _stall_plan()
     runner.start()
     ended_by = "stop"
