@@ -42,10 +42,11 @@ class JackServer:
     def __init__(self, period: int = 128, rate: int = RATE, realtime: bool = False) -> None:
         self.name = f"ddspkit-test-{os.getpid()}-{next(_names)}"
         self.period, self.rate = period, rate
+        self._log = open(os.environ.get("JACKD_LOG", os.devnull), "a")  # noqa: SIM115
         self.process = subprocess.Popen(
             [jackd_or_fail(), "-n", self.name, "--realtime" if realtime else "--no-realtime",
-             "-d", "dummy", "-r", str(rate),
-             "-p", str(period)], stdout=open(os.environ.get("JACKD_LOG", os.devnull), "w"), stderr=subprocess.STDOUT,
+             "-d", "dummy", "-r", str(rate), "-p", str(period)],
+            stdout=self._log, stderr=subprocess.STDOUT,  # JACKD_LOG=file keeps jackd's xrun lines
             env=dict(os.environ, JACK_NO_AUDIO_RESERVATION="1"))
         self.env = dict(os.environ, JACK_DEFAULT_SERVER=self.name, JACK_NO_START_SERVER="1")
         deadline = time.monotonic() + 15
@@ -75,6 +76,7 @@ class JackServer:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._log.close()
 
 
 class Harness:
