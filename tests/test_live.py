@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ from ddspkit.stream.live import (
     RingBuffer,
     choose_device,
     run_live,
+    slack_in_blocks,
     warm_up,
 )
 from test_cli import assert_one_line_error
@@ -252,3 +254,18 @@ def test_latency_returns_to_the_declared_one_after_the_worker_stalls(monkeypatch
     assert abs(int(np.argmax(scores)) - result.latency_samples) <= BLOCK
     # Faded into and out of each gap: no step larger than the signal's own.
     assert np.abs(np.diff(heard)).max() < 1.01
+
+
+def test_live_help_shows_the_jack_options():
+    result = subprocess.run([sys.executable, "-m", "ddspkit.cli", "live", "--help"], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0
+    for option in ("--backend", "--client-name", "--connect-input", "--connect-output", "--no-connect",
+                   "--midi-port", "--slack-ms", "--list-devices"):
+        assert option in result.stdout, option
+
+
+def test_slack_is_whole_blocks_covering_the_wanted_time():
+    assert slack_in_blocks(4.0, 128, RATE) == 256  # 5.33 ms: 2.67 would not cover 4
+    assert slack_in_blocks(4.0, 64, RATE) == 192 and slack_in_blocks(4.0, 256, RATE) == 256
+    assert slack_in_blocks(0.0, 480, RATE) == 480  # at least one block
