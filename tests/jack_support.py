@@ -97,7 +97,7 @@ class Harness:
         self.midi = sorted(midi)
         self.recorded = np.zeros((2, int(record_s * server.rate)), np.float32)
         self.position = -1  # samples fed since play(); -1: not playing
-        self._start_frame: int | None = None
+        self.start_frame: int | None = None  # the server's frame time of feed sample 0
         self._next_midi = 0
         self._callbacks = []
         self.client.set_process_callback(self._play)
@@ -123,9 +123,9 @@ class Harness:
         self.keys.clear_buffer()
         if self.position < 0:
             return
-        if self._start_frame is None:
-            self._start_frame = self.client.last_frame_time
-        start = self.client.last_frame_time - self._start_frame
+        if self.start_frame is None:
+            self.start_frame = self.client.last_frame_time
+        start = self.client.last_frame_time - self.start_frame
         piece = self.audio[start : start + frames]
         out[: len(piece)] = piece
         while self._next_midi < len(self.midi) and self.midi[self._next_midi][0] < start + frames:
@@ -135,9 +135,9 @@ class Harness:
         self.position = start + frames
 
     def _record(self, frames: int) -> None:
-        if self._start_frame is None:
+        if self.start_frame is None:
             return
-        start = self.recorder.last_frame_time - self._start_frame
+        start = self.recorder.last_frame_time - self.start_frame
         end = min(start + frames, self.recorded.shape[1])
         if start < 0 or end <= start:
             return

@@ -18,7 +18,7 @@ import os
 import threading
 
 from ddspkit.errors import UserError
-from ddspkit.stream.live import LIVE_HINT, LiveRunner, match_name, quiet_c_stderr
+from ddspkit.stream.live import LIVE_HINT, SERVER_STOPPED, LiveRunner, match_name, quiet_c_stderr
 
 CAPTURE, PLAYBACK = 0, 1  # jack_latency_callback_mode_t
 NO_SERVER_HINT = "start one with `jackd -d alsa` or PipeWire's pipewire-jack"
@@ -130,6 +130,8 @@ class JackBackend:
         self.source = self.outputs = None  # registered at start: a port is usable once active
         self._stopped = threading.Event()
         self.xruns = 0  # the server's: a client (this one or another) missed its cycle
+        self.stop_message = SERVER_STOPPED
+        self.first_frame_time: int | None = None  # the server's frame time of the first cycle
         self._closed = False
         self._latency_callback = None
         self._check_connections_exist()
@@ -168,7 +170,9 @@ class JackBackend:
 
         def process(frames: int) -> None:
             now = client.last_frame_time
-            if expected[0] is not None:
+            if expected[0] is None:
+                self.first_frame_time = now
+            else:
                 gap = (now - expected[0]) & 0xFFFFFFFF  # frame times wrap at 2**32
                 if gap < 1 << 31:
                     runner.missed(gap)
@@ -188,7 +192,9 @@ class JackBackend:
             self._stopped.set()
 
         def period_changed(frames: int) -> None:
-            if frames != period:  # the slack no longer covers it: say so, not crackle
+            if frames != period:  # the slack (whole periods) no longer fits: say so, not crackle
+                self.stop_message = (f"the JACK server's period changed ({period} -> {frames} "
+                                     "frames): start ddspkit live again")
                 self._stopped.set()
 
         self.client.set_process_callback(process)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+import json
 import os
 import queue
 import sys
@@ -41,6 +42,10 @@ SERVER_STOPPED = "the audio server stopped"
 # A test hook: "T:D,T:D..." stalls the worker D seconds at T seconds into the run, as a
 # machine too busy to compute would (the runner must then drop the late time, not keep it).
 STALL_ENV = "DDSPKIT_LIVE_TEST_STALLS"
+# A measuring hook: a file to write, at the end, the server's frame time of the first block
+# and the engine samples before it (the warm-up), so that a benchmark can run the engine
+# offline on the very same sample grid (benchmarks/jack_latency.py).
+CLOCK_ENV = "DDSPKIT_LIVE_TEST_CLOCK"
 FADE_SAMPLES = 48  # 1 ms at 48 kHz: the fade out into a dropout and back in after it
 MAX_CHUNK = 8192  # the worker's largest engine call after it fell behind
 WARM_UP_S = 0.3
@@ -50,8 +55,8 @@ SWITCH_INTERVAL_S = 0.0002  # see run_live
 class AudioServerStopped(UserError):
     """The audio server (JACK, PipeWire, the sound card's driver) went away during the run."""
 
-    def __init__(self) -> None:
-        super().__init__(SERVER_STOPPED)
+    def __init__(self, message: str = SERVER_STOPPED) -> None:
+        super().__init__(message)
 
 
 class RingBuffer:
@@ -343,6 +348,7 @@ def run_live(engine, backend, *, slack_samples: int, synth: bool,
     or Ctrl-C; raises :class:`AudioServerStopped` if the server goes away (within 0.1 s).
     ``engine`` first plays ``warm_up_s`` of silence (see :func:`warm_up`)."""
     warm_up(engine, synth, backend.block_samples, warm_up_s)
+    warm_up_samples = int(warm_up_s * engine.sample_rate_hz) // backend.block_samples * backend.block_samples
     runner = LiveRunner(engine, slack_samples, synth)
     # Python hands the GIL over every 5 ms by default: the audio callback (Python too) would
     # wait that long behind the worker, longer than a whole block; 0.2 ms keeps it on time.
@@ -362,7 +368,7 @@ def run_live(engine, backend, *, slack_samples: int, synth: bool,
                 break
             time.sleep(0.05)
             if backend.server_stopped():
-                raise AudioServerStopped()
+                raise AudioServerStopped(getattr(backend, "stop_message", SERVER_STOPPED))
             if runner.error is not None:
                 raise runner.error
             while stalls and time.perf_counter() - began >= stalls[0][0]:
@@ -375,6 +381,10 @@ def run_live(engine, backend, *, slack_samples: int, synth: bool,
         backend.close()
         runner.stop()
         sys.setswitchinterval(previous_interval)
+        if os.environ.get(CLOCK_ENV):
+            with open(os.environ[CLOCK_ENV], "w") as clock:
+                json.dump({"first_frame_time": getattr(backend, "first_frame_time", None),
+                           "warm_up_samples": warm_up_samples}, clock)
     return LiveResult(runner.stats, runner.latency_samples,
                       runner.latency_samples + max(0, runner.behind_samples), ended_by,
                       getattr(backend, "xruns", None))
