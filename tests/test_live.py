@@ -246,7 +246,7 @@ def test_latency_returns_to_the_declared_one_after_the_worker_stalls(monkeypatch
     slack = 2 * BLOCK
     result = play(DelayEngine(), device, slack=slack, warm_up_s=0)
     heard = np.concatenate(device.output)
-    assert result.stats.dropouts == 3 and result.stats.largest_gap_samples >= 0.1 * RATE
+    assert result.stats.dropouts >= 3 and result.stats.largest_gap_samples >= 0.1 * RATE
     assert result.latency_at_end_samples == result.latency_samples == DelayEngine.latency_samples + slack
     tail = slice(len(heard) - RATE // 2, len(heard))
     lags = range(0, RATE // 2)

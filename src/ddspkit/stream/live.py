@@ -544,31 +544,42 @@ class PortAudioBackend:
 
 # --- MIDI through rtmidi (the PortAudio backend's) -------------------------------------------
 
-def rtmidi_backend():
-    """mido's rtmidi backend, on JACK MIDI where there is no ALSA sequencer (containers,
-    many PipeWire setups) but a JACK server runs, so that MIDO_BACKEND is never needed."""
+def rtmidi_backends() -> list:
+    """mido's rtmidi backends to look for inputs in: on Linux the ALSA sequencer where there
+    is one, then JACK MIDI (containers and many PipeWire setups have no ALSA sequencer), so
+    that MIDO_BACKEND is never needed."""
     try:
         import mido
         import rtmidi  # noqa: F401  (mido's default backend)
     except ImportError:
         raise UserError(f"MIDI input needs mido and python-rtmidi: {LIVE_HINT}") from None
-    api = ""
-    if sys.platform.startswith("linux") and not os.path.exists("/dev/snd/seq"):
-        api = "/UNIX_JACK"
-    return mido.Backend("mido.backends.rtmidi" + api, load=True)
+    apis = [""]
+    if sys.platform.startswith("linux"):
+        apis = ([""] if os.path.exists("/dev/snd/seq") else []) + ["/UNIX_JACK"]
+    return [mido.Backend("mido.backends.rtmidi" + api, load=True) for api in apis]
+
+
+def midi_inputs() -> list[tuple[object, str]]:
+    """(backend, port name) of every MIDI input the system's MIDI services show."""
+    found, failures = [], []
+    backends = rtmidi_backends()
+    for backend in backends:
+        try:
+            with quiet_c_stderr():
+                found += [(backend, name) for name in backend.get_input_names()]
+        except (OSError, RuntimeError, SystemError) as exc:
+            failures.append(exc)
+    if len(failures) == len(backends):
+        if sys.platform.startswith("linux") and not os.path.exists("/dev/snd/seq"):
+            raise UserError("no MIDI input: there is no ALSA sequencer (modprobe snd-seq) and no "
+                            "JACK server (start JACK or PipeWire's pipewire-jack)")
+        raise UserError("no MIDI input: the system's MIDI service is unavailable "
+                        f"({_first_line(failures[0])})")
+    return found
 
 
 def midi_input_names() -> list[str]:
-    backend = rtmidi_backend()
-    try:
-        with quiet_c_stderr():
-            return list(backend.get_input_names())
-    except (OSError, RuntimeError, SystemError) as exc:
-        if "JACK" in (getattr(backend, "api", None) or ""):
-            raise UserError("no MIDI input: there is no ALSA sequencer (modprobe snd-seq) and no "
-                            "JACK server (start JACK or PipeWire's pipewire-jack)") from None
-        raise UserError("no MIDI input: the system's MIDI service is unavailable "
-                        f"({_first_line(exc)})") from None
+    return [name for _, name in midi_inputs()]
 
 
 def match_name(names: list[str], wanted: str, what: str) -> str:
@@ -588,13 +599,15 @@ class MidiInput:
         self._runner: LiveRunner | None = None
         self._early: list[tuple[float, object]] = []
         if open_port is None:
-            names = midi_input_names()
-            if not names:
+            inputs = midi_inputs()
+            if not inputs:
                 raise UserError("no MIDI input port found (connect a keyboard, or start a "
                                 "virtual port); ddspkit live --list-devices shows what there is")
+            names = [name for _, name in inputs]
             self.name = match_name(names, port_name, "--midi-port") if port_name else names[0]
+            backend = inputs[names.index(self.name)][0]
             with quiet_c_stderr():
-                self.port = rtmidi_backend().open_input(self.name, callback=self._receive)
+                self.port = backend.open_input(self.name, callback=self._receive)
         else:
             self.name = port_name or "fake"
             self.port = open_port(self._receive)
