@@ -137,6 +137,7 @@ class LiveRunner:
         self._gap_run = 0  # silence played in the current dropout, samples
         self._fade_in = False
         self._stall_s = 0.0
+        self._audio_thread_real_time: bool | None = None  # known at the first callback
         self.error: BaseException | None = None
 
     @property
@@ -188,6 +189,8 @@ class LiveRunner:
         ``outdata``: [frames] or [frames, channels], every channel gets the instrument;
         ``midi``: (offset in this block, message) as JACK delivers them.
         """
+        if self._audio_thread_real_time is None:
+            self._audio_thread_real_time = _is_real_time_thread()
         for offset, message in midi:
             self._midi.put((self._samples_in + int(offset), message))
         if indata is not None:
@@ -237,10 +240,10 @@ class LiveRunner:
         return mono
 
     def _work(self) -> None:
-        _real_time_priority()
         chunk = np.empty(MAX_CHUNK, np.float32)
         pending: list[tuple[int, object]] = []
         processed = 0
+        elevated = False
         try:
             while not self._stop.is_set():
                 self._wake.wait(timeout=0.1)
@@ -248,6 +251,8 @@ class LiveRunner:
                 if self._stall_s:
                     time.sleep(self._stall_s)
                     self._stall_s = 0.0
+                if self._audio_thread_real_time and not elevated:
+                    elevated = _real_time_priority()
                 while not self._stop.is_set() and self.input_ring.available() > 0:
                     n = self.input_ring.read_into(chunk[: min(MAX_CHUNK, self.input_ring.available())])
                     start = time.perf_counter()
@@ -273,11 +278,20 @@ class LiveRunner:
                 return events
 
 
+def _is_real_time_thread() -> bool:
+    """Whether the calling thread runs under a real-time policy (JACK started with -R)."""
+    if not hasattr(os, "sched_getscheduler"):
+        return False
+    return os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR)
+
+
 def _real_time_priority() -> bool:
     """Ask for the lowest real-time priority for the calling thread (Linux SCHED_FIFO 1, where
     the user may: JACK's audio group, root): above every ordinary program, below the audio
     server's own threads. On a busy machine an ordinary thread waits for the CPU for
-    milliseconds, and the audio callback waits for it (Python's GIL). False where refused."""
+    milliseconds, and the audio callback waits for it (Python's GIL). Only when the audio
+    callback itself runs real-time: above an ordinary audio thread it would starve it.
+    False where refused."""
     if not hasattr(os, "sched_setscheduler"):
         return False
     try:
@@ -348,7 +362,8 @@ def run_live(engine, backend, *, slack_samples: int, synth: bool,
     or Ctrl-C; raises :class:`AudioServerStopped` if the server goes away (within 0.1 s).
     ``engine`` first plays ``warm_up_s`` of silence (see :func:`warm_up`)."""
     warm_up(engine, synth, backend.block_samples, warm_up_s)
-    warm_up_samples = int(warm_up_s * engine.sample_rate_hz) // backend.block_samples * backend.block_samples
+    block = backend.block_samples
+    warm_up_samples = int(warm_up_s * engine.sample_rate_hz) // block * block
     runner = LiveRunner(engine, slack_samples, synth)
     # Python hands the GIL over every 5 ms by default: the audio callback (Python too) would
     # wait that long behind the worker, longer than a whole block; 0.2 ms keeps it on time.
@@ -381,6 +396,7 @@ def run_live(engine, backend, *, slack_samples: int, synth: bool,
         backend.close()
         runner.stop()
         sys.setswitchinterval(previous_interval)
+        gc.unfreeze()  # what warm_up froze
         if os.environ.get(CLOCK_ENV):
             with open(os.environ[CLOCK_ENV], "w") as clock:
                 json.dump({"first_frame_time": getattr(backend, "first_frame_time", None),
