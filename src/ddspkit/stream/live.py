@@ -138,6 +138,7 @@ class LiveRunner:
         self._fade_in = False
         self._stall_s = 0.0
         self._audio_thread_real_time: bool | None = None  # known at the first callback
+        self._window_start, self._window_min, self._last_window_min = 0, 1 << 62, 1 << 62
         self.error: BaseException | None = None
 
     @property
@@ -207,7 +208,21 @@ class LiveRunner:
         outdata[:] = mono.reshape((frames,) + (1,) * (np.ndim(outdata) - 1))
         self.stats.blocks += 1
         self.stats.samples += frames
+        self._track_settled_latency()
         self._wake.set()
+
+    def _track_settled_latency(self) -> None:
+        """The least the output was behind over the last whole second (two windows): where the
+        latency settled, not a moment of catching up when the run happened to stop."""
+        behind = max(0, self.behind_samples)
+        self._window_min = min(self._window_min, behind)
+        if self.stats.samples - self._window_start >= self.engine.sample_rate_hz:
+            self._last_window_min, self._window_min = self._window_min, behind
+            self._window_start = self.stats.samples
+
+    @property
+    def settled_behind_samples(self) -> int:
+        return min(self._last_window_min, self._window_min)
 
     def _next_output(self, frames: int) -> np.ndarray:
         """``frames`` samples at the declared latency: late output is skipped, missing played
@@ -329,7 +344,7 @@ def slack_in_blocks(slack_ms: float, block_samples: int, rate_hz: int) -> int:
 class LiveResult:
     stats: LiveStats
     latency_samples: int  # declared (engine + slack)
-    latency_at_end_samples: int  # what the output's delay was when the run ended
+    latency_at_end_samples: int  # where the output's delay settled in the run's last second
     ended_by: str  # "seconds", "interrupt" (Ctrl-C) or "stop" (should_stop)
     server_xruns: int | None = None  # JACK's count of missed cycles (any client's), if known
 
@@ -402,7 +417,8 @@ def run_live(engine, backend, *, slack_samples: int, synth: bool,
                 json.dump({"first_frame_time": getattr(backend, "first_frame_time", None),
                            "warm_up_samples": warm_up_samples}, clock)
     return LiveResult(runner.stats, runner.latency_samples,
-                      runner.latency_samples + max(0, runner.behind_samples), ended_by,
+                      runner.latency_samples + min(max(0, runner.behind_samples),
+                                                   runner.settled_behind_samples), ended_by,
                       getattr(backend, "xruns", None))
 
 
