@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import time
@@ -536,16 +537,34 @@ def live_cmd(
     model: str = typer.Option(None, "--model", "-m", help="Model name or file."),
     midi: bool = typer.Option(False, "--midi", help="Play from a MIDI keyboard instead of the "
                               "microphone."),
-    midi_port: str = typer.Option(None, "--midi-port", help="MIDI input port (name or part of it; "
-                                  "default: the first)."),
-    input_device: str = typer.Option(None, help="Audio input device (number or part of its name)."),
-    output_device: str = typer.Option(None, help="Audio output device (number or part of its name)."),
-    list_devices: bool = typer.Option(False, "--list-devices", help="List audio devices and MIDI "
-                                      "inputs, then exit."),
-    block: int = typer.Option(128, help="Audio block size in samples (smaller: less latency)."),
-    rate: int = RATE_OPTION,
-    slack_ms: float = typer.Option(10.0, help="Time the worker has to compute, added to the "
-                                   "latency (raise it if you hear dropouts)."),
+    midi_port: str = typer.Option(None, "--midi-port", help="MIDI input port (name or part of it). "
+                                  "JACK: the MIDI source to connect (default: the hardware's); "
+                                  "PortAudio: the rtmidi input (default: the first)."),
+    backend: str = typer.Option("auto", "--backend", help="jack, portaudio, or auto: JACK (or "
+                                "PipeWire's JACK) when a server runs on Linux, else PortAudio."),
+    client_name: str = typer.Option("ddspkit", "--client-name", help="JACK: the client's name "
+                                    "(as the DAW and patchbay show it)."),
+    connect_input: list[str] = typer.Option(None, "--connect-input", help="JACK: an audio port "
+                                            "to feed the input (repeat for several; default: "
+                                            "the first capture port)."),
+    connect_output: list[str] = typer.Option(None, "--connect-output", help="JACK: ports for "
+                                             "out_L, then out_R (default: the first two playback "
+                                             "ports)."),
+    no_connect: bool = typer.Option(False, "--no-connect", help="JACK: connect nothing; wire "
+                                    "the ports in the DAW or a patchbay."),
+    input_device: str = typer.Option(None, help="PortAudio: input device (number or part of its "
+                                     "name)."),
+    output_device: str = typer.Option(None, help="PortAudio: output device (number or part of "
+                                      "its name)."),
+    list_devices: bool = typer.Option(False, "--list-devices", help="List backends, audio devices "
+                                      "and ports, and MIDI inputs, then exit."),
+    block: int = typer.Option(None, help="PortAudio: block size in samples (default 128). JACK "
+                              "uses the server's period."),
+    rate: int = typer.Option(None, "--rate", help="PortAudio: sample rate in Hz (default: the "
+                             "device's). JACK uses the server's rate."),
+    slack_ms: float = typer.Option(4.0, help="Time the worker has to compute a frame, added to "
+                                   "the latency and rounded up to whole blocks (raise it if the "
+                                   "report shows dropouts)."),
     pitch_shift: float = PITCH_SHIFT_OPTION,
     loudness_shift: float = LOUDNESS_SHIFT_OPTION,
     auto: bool = AUTO_OPTION,
@@ -555,36 +574,82 @@ def live_cmd(
 ):
     """Play an instrument live: microphone -> speakers, or with --midi a MIDI keyboard.
 
-    Needs the optional extra: pip install 'ddspkit[live]' (sounddevice, mido, python-rtmidi)
-    and PortAudio (libportaudio2 on Debian/Ubuntu; PipeWire and JACK work through it).
+    Needs the optional extra: pip install 'ddspkit[live]' (JACK-Client, sounddevice, mido,
+    python-rtmidi). On Linux it is a JACK client when JACK or PipeWire's JACK layer runs (ports
+    in, midi_in, out_L, out_R, its latency reported to the server); otherwise, and on macOS and
+    Windows, it goes through PortAudio (libportaudio2 on Debian/Ubuntu). Ctrl-C stops it and
+    prints the run's report.
     """
     from ddspkit.stream import live, use_one_thread
 
     if list_devices:
-        _print_devices(live)
+        _print_devices()
         return
     if model is None:
         raise UserError("--model/-m is required (or --list-devices)")
-    _check_rate(rate)
-    devices = live.audio_devices()
-    chosen_in = None if midi else live.choose_device(devices, input_device, "input")
-    chosen_out = live.choose_device(devices, output_device, "output")
-    midi_input = live.MidiInput(midi_port) if midi else None
+    if rate is not None:
+        _check_rate(rate)
+    if block is not None and not 16 <= block <= 8192:
+        raise UserError(f"--block {block}: choose a block between 16 and 8192 samples")
+    io = _open_backend(backend, midi=midi, client_name=client_name, rate=rate, block=block,
+                       connect_input=connect_input, connect_output=connect_output,
+                       no_connect=no_connect, midi_port=midi_port, input_device=input_device,
+                       output_device=output_device)
+    rate, block = io.sample_rate_hz, io.block_samples
     use_one_thread()
-    engine = _live_engine(model, rate, midi, voices, _engine_options(pitch_shift, loudness_shift,
-                                                                     auto, reverb))
-    slack = max(block, int(round(slack_ms / 1000 * rate)))
+    try:
+        engine = _live_engine(model, rate, midi, voices, _engine_options(pitch_shift, loudness_shift,
+                                                                         auto, reverb))
+    except BaseException:
+        io.close()
+        raise
+    slack = live.slack_in_blocks(slack_ms, block, rate)
     total_ms = 1000 * (engine.latency_samples + slack) / rate
-    source = f"MIDI from {midi_input.name}" if midi_input else "microphone"
-    out.print(f"playing {engine_name(model)} live ({source}, {rate} Hz, blocks of {block}): "
-              f"latency {engine.latency_ms:.1f} ms engine + {1000 * slack / rate:.1f} ms slack "
-              f"= {total_ms:.1f} ms, plus the sound card's buffers. Ctrl-C stops.")
-    deadline = None if seconds is None else time.perf_counter() + seconds
-    stats = live.run_live(engine, block_samples=block, slack_samples=slack, input_device=chosen_in,
-                          output_device=chosen_out, midi=midi_input,
-                          should_stop=lambda: deadline is not None and time.perf_counter() > deadline)
-    out.print(f"stopped: {stats.blocks} blocks, {stats.underruns} dropouts, slowest block "
-              f"{stats.worst_block_ms:.1f} ms")
+    source = "MIDI" if midi else "audio in"
+    if midi and getattr(io, "midi", None) is not None:
+        source = f"MIDI from {io.midi.name}"
+    out.print(f"playing {engine_name(model)} live ({io.describe()}, {source}, {rate} Hz, blocks "
+              f"of {block}): latency {engine.latency_ms:.1f} ms engine + {1000 * slack / rate:.1f} "
+              f"ms slack = {total_ms:.1f} ms, plus the sound card's buffers. Ctrl-C stops.",
+              soft_wrap=True)
+    # libjack and PortAudio write their own lines on file descriptor 2 (a server that went
+    # away, xruns): the run's own messages say what happened, in one line.
+    with live.quiet_c_stderr():
+        result = live.run_live(engine, io, slack_samples=slack, synth=midi, seconds=seconds)
+    out.print(live.report_line(result, rate), soft_wrap=True)
+
+
+def _open_backend(name: str, *, midi: bool, client_name: str, rate: int | None, block: int | None,
+                  connect_input, connect_output, no_connect: bool, midi_port: str | None,
+                  input_device: str | None, output_device: str | None):
+    """The JACK or PortAudio backend, opened: its rate and block are known."""
+    from ddspkit.stream import live
+
+    if name not in ("auto", "jack", "portaudio"):
+        raise UserError(f"--backend {name}: choose jack, portaudio or auto")
+    if name == "auto":
+        name = "portaudio"
+        if sys.platform.startswith("linux"):
+            from ddspkit.stream.jack_backend import jack_available
+
+            with contextlib.suppress(UserError):
+                name = "jack" if jack_available() else "portaudio"
+    if name == "jack":
+        from ddspkit.stream.jack_backend import JackBackend
+
+        if input_device or output_device:
+            raise UserError("--input-device/--output-device choose PortAudio devices; with JACK, "
+                            "use --connect-input/--connect-output (or --backend portaudio)")
+        return JackBackend(client_name=client_name, synth=midi, rate_hz=rate, block_samples=block,
+                           connect_inputs=connect_input or None, connect_outputs=connect_output or None,
+                           midi_port=midi_port, auto_connect=not no_connect)
+    if connect_input or connect_output or no_connect:
+        raise UserError("--connect-input/--connect-output/--no-connect wire JACK ports: start "
+                        "JACK (or PipeWire's pipewire-jack), or use --input-device/--output-device")
+    io = live.PortAudioBackend(input_device=input_device, output_device=output_device, synth=midi,
+                               rate_hz=rate, block_samples=block)
+    io.midi = live.MidiInput(midi_port) if midi else None  # after the audio: the first to check
+    return io
 
 
 def engine_name(model: str) -> str:
@@ -601,18 +666,41 @@ def _live_engine(model: str, rate: int, midi: bool, voices: int, options: dict):
     return EffectEngine(loaded, rate, **options)
 
 
-def _print_devices(live) -> None:
-    table = terminal.table("#", "audio device", "inputs", "outputs", "default rate")
-    for d in live.audio_devices():
-        table.add_row(str(d["index"]), d["name"], str(d["max_input_channels"]),
-                      str(d["max_output_channels"]), f"{d['default_samplerate']:.0f} Hz")
-    out.print(table)
+def _print_devices() -> None:
+    """Both backends: JACK's server and ports, PortAudio's devices, and the MIDI inputs."""
+    from ddspkit.stream import live
+
+    if sys.platform.startswith("linux"):
+        from ddspkit.stream.jack_backend import list_jack
+
+        try:
+            status, sources, sinks, midi_sources = list_jack()
+        except UserError as exc:  # JACK-Client or libjack missing
+            status, sources, sinks, midi_sources = str(exc), [], [], []
+        out.print(f"JACK backend: {status}", soft_wrap=True)
+        for label, names in (("audio sources (--connect-input)", sources),
+                             ("audio sinks (--connect-output)", sinks),
+                             ("MIDI sources (--midi-port)", midi_sources)):
+            if names:
+                out.print(f"  {label}: {', '.join(names)}", soft_wrap=True)
+    try:
+        devices = live.audio_devices()
+    except UserError as exc:
+        out.print(f"PortAudio backend: {exc}", soft_wrap=True)
+    else:
+        out.print(f"PortAudio backend: {len(devices)} audio device(s)")
+        table = terminal.table("#", "audio device", "inputs", "outputs", "default rate")
+        for d in devices:
+            table.add_row(str(d["index"]), d["name"], str(d["max_input_channels"]),
+                          str(d["max_output_channels"]), f"{d['default_samplerate']:.0f} Hz")
+        out.print(table)
     try:
         names = live.midi_input_names()
     except UserError as exc:
         terminal.warning(str(exc))
         return
-    out.print("MIDI inputs: " + (", ".join(names) if names else "none"))
+    out.print("MIDI inputs (rtmidi, --midi-port with PortAudio): " + (", ".join(names) if names
+                                                                      else "none"), soft_wrap=True)
 
 
 @app.command("demo")

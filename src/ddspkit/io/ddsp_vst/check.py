@@ -137,12 +137,11 @@ def run_check(data: bytes, problems: list[str]) -> str:
     import subprocess
     import sys
 
-    import ddspkit
     from ddspkit.io.ddsp_vst import probe as tflite_probe
 
     # Isolated (-I: no environment variables, no user site), yet importing this very
     # ddspkit, installed or not: the probe shares the contract's names with this process.
-    package_root = str(Path(ddspkit.__file__).resolve().parents[1])
+    package_root = str(Path(__file__).resolve().parents[3])  # the folder holding ddspkit/
     command = [sys.executable, "-I", "-c",
                f"import sys; sys.path.insert(0, {package_root!r}); "
                "from ddspkit.io.ddsp_vst.probe import main; sys.exit(main())"]
