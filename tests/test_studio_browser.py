@@ -153,7 +153,7 @@ def test_training_shows_progress_stops_resumes_and_lists_the_model(page, sung_da
     page.get_by_role("tab", name="Train").click()
     page.fill("#train_name input, #train_name textarea", "Singer")
     page.fill("#train_folder input, #train_folder textarea", str(sung_dataset))
-    page.fill("#train_steps input", "12")
+    page.fill("#train_steps textarea, #train_steps input", "12")
     kind, text = press(page, "#train_check", "#train_status")
     assert kind == "ok", text
     assert "skipped" in text and "corrupt.wav" in text  # the damaged take is named

@@ -265,6 +265,7 @@ class RenderResult:
     voices: list[tuple[str, int]]  # (part name, number of notes) per rendered voice
     curves: list[tuple[np.ndarray, np.ndarray]]  # (f0_hz, power_db) per voice, 50 frames/s
     notes: list[Note] | None = None  # the transcription, when the input was audio
+    warnings: list[str] = field(default_factory=list)  # about the input, one line each
 
 
 def select_parts(all_parts: list[Part], selection: list[str] | None) -> list[Part]:
