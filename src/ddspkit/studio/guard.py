@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 WILDCARDS = ("0.0.0.0", "::", "")
+REFUSED_HEADER = "x-ddspkit-refused"  # on a refusal: which check refused ("host" or "origin")
 
 
 def allowed_hosts(listen_host: str) -> frozenset[str]:
@@ -79,6 +80,7 @@ class HostGuard:
         body = (reason + "\n").encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                (REFUSED_HEADER.encode(), b"host" if status == 421 else b"origin"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
         return None
