@@ -219,6 +219,13 @@ def test_training_shows_progress_stops_resumes_and_lists_the_model(page, sung_da
 
 def test_instruments_lists_models_and_exports_one_for_the_plugin(page, tmp_path):
     page.get_by_role("tab", name="Instruments").click()
+    page.wait_for_selector("#lib_table th")
+    widths = page.evaluate("""() => {
+        const table = document.querySelector('#lib_table table');
+        const last = [...document.querySelectorAll('#lib_table th')].pop();
+        return [table.scrollWidth, table.clientWidth, last.getBoundingClientRect().right,
+                document.querySelector('#lib_table').getBoundingClientRect().right]; }""")
+    assert widths[0] <= widths[1] + 1 and widths[2] <= widths[3] + 1, widths  # no column cut off
     listing = page.inner_text("#lib_table")
     for name in ("Cello", "Violin", "Flute", "Trumpet"):
         assert name in listing

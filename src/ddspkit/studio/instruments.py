@@ -142,7 +142,8 @@ def build(studio: Studio, tab: gr.Tab) -> gr.Dropdown:
     gr.HTML(note("Every instrument this studio can play: bundled, trained here, or imported from "
                  "DDSP-VST. Export one for the DDSP-VST plugin (or ONNX, TorchScript)."))
     listing = gr.Dataframe(value=table(), headers=COLUMNS, interactive=False, elem_id="lib_table",
-                           label="instruments", wrap=True)
+                           label="instruments", wrap=True, elem_classes=["studio-table"],
+                           column_widths=["11%", "8%", "16%", "11%", "22%", "12%", "20%"])
     with gr.Row():
         with gr.Column():
             instrument = models.dropdown(elem_id="lib_instrument", info="its provenance is shown below")

@@ -161,7 +161,8 @@ def build(studio: Studio) -> gr.Dropdown:
             audio_out, file_out = audio_result("the instrument", "play")
             sampled = gr.Audio(label="FluidSynth (sample-based), level-matched", type="filepath",
                                interactive=False, elem_id="play_sampled")
-            table = gr.Dataframe(label="comparison", interactive=False, elem_id="play_table", wrap=True)
+            table = gr.Dataframe(label="comparison", interactive=False, elem_id="play_table", wrap=True,
+                                 elem_classes=["studio-table"])
     with gr.Row():
         plot = gr.Image(type="filepath", interactive=False, show_label=False, elem_id="play_plot",
                         buttons=["download", "fullscreen"])

@@ -114,8 +114,10 @@ def build(studio: Studio, page: gr.Blocks) -> None:
             state = gr.HTML(show(session.snapshot()), elem_id="train_status")
         with gr.Column():
             summary = gr.Dataframe(headers=["", "the data"], interactive=False, elem_id="train_summary",
+                                   wrap=True, elem_classes=["studio-table"],
                                    label="what training would use")
             files = gr.Dataframe(headers=list(FILE_COLUMNS), interactive=False, elem_id="train_files",
+                                 wrap=True, elem_classes=["studio-table"],
                                  label="files", max_height=260)
     with gr.Row():
         curve = gr.LinePlot(x="step", y="loss", color="curve", label="loss (multi-scale spectral)",

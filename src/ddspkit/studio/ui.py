@@ -27,6 +27,7 @@ CSS = """
 .status-warning { background: #fef7e0; color: #713f12; }
 .status-error { background: #fde8e8; color: #7f1d1d; font-weight: 600; }
 .studio-note { font-size: 0.9em; color: var(--body-text-color-subdued); }
+.studio-table td, .studio-table th { overflow-wrap: anywhere; word-break: break-word; }
 """
 
 
