@@ -130,7 +130,8 @@ def test_a_silent_file_morphs_to_silence_with_a_figure_and_the_old_result_goes(p
     silence = tmp_path / "silence.wav"
     sf.write(silence, np.zeros(30 * 44100, np.float32), 44100)
     upload(page, "#morph_input", silence)
-    page.eval_on_selector_all("#morph_status .studio-status", "ls => ls.forEach(l => l.classList.add('seen'))")
+    page.eval_on_selector_all("#morph_status .studio-status",
+                              "ls => ls.forEach(l => l.classList.add('seen'))")
     page.click("#morph_run")
     # while the new morph runs, the previous result is gone (never taken for the new one)
     page.wait_for_selector(f"#morph_file a[href='{first}']", state="detached", timeout=20_000)

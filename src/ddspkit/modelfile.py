@@ -256,11 +256,12 @@ def user_model_files(name: str) -> list[Path]:
 
 
 def check_new_model_name(name: str, replace: bool = False, label: str = "name",
-                         how_to_replace: str = "--overwrite") -> str:
-    """A name for a new user model: valid (:func:`check_name`), never a bundled model's name
-    (a user model must not shadow one), and not an existing user model's unless ``replace``
+                         how_to_replace: str = "--overwrite", typed: bool = True) -> str:
+    """A name for a new user model: valid (:func:`check_name`; a name not ``typed`` but taken
+    from an existing file's name only needs to be one), never a bundled model's name (a user
+    model must not shadow one), and not an existing user model's unless ``replace``
     (``how_to_replace`` says how to ask for that). Raises UserError."""
-    name = check_name(name, label)
+    name = check_name(name, label) if typed else name.strip()
     if bundled_model(name) is not None:
         raise UserError(f"{label} '{name}': a bundled model has this name; choose another "
                         "(your models cannot take a bundled model's name)")

@@ -650,7 +650,8 @@ def import_vst(file: Path, name: str | None = None, replace: bool = False,
     file = Path(file)
     if not file.is_file():
         raise UserError(f"{file}: no such file")
-    name = check_new_model_name(name or file.stem, replace, how_to_replace=how_to_replace)
+    name = check_new_model_name(name or file.stem, replace, how_to_replace=how_to_replace,
+                                typed=name is not None)
     info = read_vst_info(file, run=True)
     target = paths.models_dir() / f"{name}.tflite"
     replaced = [p for p in user_model_files(name) if p != target]

@@ -78,10 +78,12 @@ def start(settings: StudioSettings | None = None, open_browser: bool = False,
     settings = settings or StudioSettings()
     studio = Studio(settings, (workspace or Workspace()).open())
     page = create_app(studio)
+    # Every handler turns its errors into its status line (ui.page_errors, ui.stream_job);
+    # show_error is the backstop: anything else still shows on the page, never vanishes.
     try:
         page.launch(
             server_name=settings.host, server_port=settings.port, share=False,
-            inbrowser=open_browser, prevent_thread_lock=True, quiet=True, show_error=False,
+            inbrowser=open_browser, prevent_thread_lock=True, quiet=True, show_error=True,
             max_file_size=int(settings.max_upload_mb * 1024 * 1024),
             allowed_paths=[str(studio.workspace.results)],
             ssr_mode=False, mcp_server=False, pwa=False, enable_monitoring=False,
