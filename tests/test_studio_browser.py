@@ -238,7 +238,9 @@ def test_instruments_lists_models_and_exports_one_for_the_plugin(page, tmp_path)
 
 
 def status_texts_until(page, selector: str, done: str, timeout_s: float = 300) -> list[str]:
-    """Every text the status line showed, polled, until one holds ``done``."""
+    """Every text the status line showed, polled, until one matches the regular expression
+    ``done``."""
+    import re
     import time
 
     seen, deadline = [], time.monotonic() + timeout_s
@@ -246,7 +248,7 @@ def status_texts_until(page, selector: str, done: str, timeout_s: float = 300) -
         text = page.inner_text(selector)
         if not seen or text != seen[-1]:
             seen.append(text)
-        if done in text:
+        if re.search(done, text):
             return seen
         assert "error:" not in text, text
         time.sleep(0.2)
@@ -275,12 +277,12 @@ def test_start_and_resume_with_every_field_at_its_default_train(page, studio, ch
     page.fill("#train_name input, #train_name textarea", "Singer")
     page.fill("#train_folder input, #train_folder textarea", str(sung_dataset))
     page.click("#train_start")
-    seen = status_texts_until(page, "#train_status", "step 2/1000")
+    seen = status_texts_until(page, "#train_status", r"step \d+/1000")
     import re
 
     choosing = [t for t in seen if re.search(r"choosing the starting model: scoring \w+ \(\d+/12\)", t)]
     assert choosing, seen  # each candidate named while the start is being chosen
-    began = [t for t in seen if "step 2/1000" in t][0]
+    began = seen[-1]
     chosen = began.split(" from ")[1].split(":")[0]
     assert bundled_model(chosen) is not None, began  # named on every step, a bundled model
     page.click("#train_stop")
@@ -298,8 +300,8 @@ def test_start_and_resume_with_every_field_at_its_default_train(page, studio, ch
         fresh.get_by_role("tab", name="Train").click()
         fresh.fill("#train_name input, #train_name textarea", "Singer")
         fresh.click("#train_resume")
-        seen = status_texts_until(fresh, "#train_status", "step ")
-        assert any(t.startswith("resuming Singer") for t in seen), seen
+        seen = status_texts_until(fresh, "#train_status", r"step \d+/1000")
+        assert any("resuming Singer on the recordings" in t for t in seen), seen
         stopped_at = int(page_step(seen[-1]))
         assert stopped_at > 1 and f"training Singer from {chosen}: step" in seen[-1], seen[-1]
         fresh.click("#train_stop")
