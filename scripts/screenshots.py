@@ -120,7 +120,7 @@ def run(out: Path, steps: int) -> None:
             page.get_by_role("tab", name="Train").click()
             page.fill("#train_name input, #train_name textarea", "Singer")
             page.fill("#train_folder input, #train_folder textarea", str(takes))
-            page.fill("#train_steps input", str(steps))
+            page.fill("#train_steps textarea, #train_steps input", str(steps))
             page.click("#train_check")
             print("data:", wait_done(page, "#train_status"))
             page.click("#train_start")

@@ -230,3 +230,196 @@ def test_instruments_tab_exports_and_imports_through_the_core(studio):
     assert "Cello VST (yours, DDSP-VST)" in dict(choices())
     with pytest.raises(UserError, match="not a .tflite file"):
         import_model(Job("import"), str(path.with_suffix(".wav")), None)
+
+
+def route_requests(running) -> list[tuple[str, str]]:
+    """(method, path) for every route of the studio's server, parameters filled in."""
+    import re
+
+    from starlette.routing import Mount, Route, WebSocketRoute
+
+    found = []
+    routes = list(running.page.server_app.routes)
+    while routes:
+        route = routes.pop(0)
+        if hasattr(route, "original_router"):  # FastAPI's included router (/gradio_api/...)
+            routes += route.original_router.routes
+            continue
+        path = re.sub(r"\{[^}]+\}", "x", getattr(route, "path", "") or "/")
+        if isinstance(route, Route):
+            found += [(method, path) for method in sorted(route.methods or {"GET"}) if method != "HEAD"]
+        elif isinstance(route, Mount):
+            found.append(("GET", path.rstrip("/") + "/x"))
+        elif isinstance(route, WebSocketRoute):
+            found.append(("GET", path))
+    return found
+
+
+def status_of(client: httpx.Client, method: str, url: str, headers: dict[str, str]) -> int | None:
+    """The status of the studio's refusal of a request, None if it went through to Gradio
+    (the body is not waited for: some routes stream)."""
+    from ddspkit.studio.guard import REFUSED_HEADER
+
+    try:
+        with client.stream(method, url, headers=headers,
+                           content=b"{}" if method in ("POST", "PUT", "PATCH") else None) as reply:
+            return reply.status_code if REFUSED_HEADER in reply.headers else None
+    except httpx.ReadTimeout:
+        return None  # answered nothing in time: not refused
+
+
+def test_a_foreign_host_or_origin_is_refused_on_every_route(studio):
+    """DNS rebinding: a page of another site, its name re-pointed at 127.0.0.1, sends its own
+    name as Host; a cross-site request carries a foreign Origin. Both are refused on every
+    route (the page, files, uploads, the API's call endpoints); this computer's own names work."""
+    port = urlsplit(studio.url).port
+    requests = route_requests(studio)
+    paths = {path for _, path in requests}
+    for expected in ("/", "/gradio_api/upload", "/gradio_api/queue/join", "/gradio_api/call/x",
+                     "/gradio_api/file=x", "/config"):
+        assert any(p.startswith(expected) for p in paths), (expected, sorted(paths))
+    client = httpx.Client(timeout=httpx.Timeout(10, read=0.5))  # a refusal is immediate
+    for method, path in requests:
+        url = studio.url + path
+        assert status_of(client, method, url, {"Host": "evil.example"}) == 421, (method, path)
+        assert status_of(client, method, url, {"Host": f"evil.example:{port}"}) == 421, (method, path)
+        for origin in ("http://evil.example", f"http://evil.example:{port}", "null",
+                       f"http://127.0.0.1:{port + 1}"):
+            assert status_of(client, method, url, {"Origin": origin}) == 403, (method, path, origin)
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+            assert status_of(client, method, url, {"Host": host}) is None, (method, path, host)
+        assert status_of(client, method, url, {"Origin": studio.url}) is None, (method, path)
+    client.close()
+    refused = httpx.get(studio.url + "/", headers={"Host": "evil.example"})
+    assert "refused" in refused.text and "evil.example" in refused.text  # a short reason
+    same_site = httpx.post(studio.url + "/gradio_api/upload", headers={"Origin": studio.url},
+                           files={"files": ("take.wav", b"RIFF", "audio/wav")})
+    assert same_site.status_code == 200  # the page's own requests carry its own origin
+    foreign = httpx.post(studio.url + "/gradio_api/upload", headers={"Origin": "http://evil.example"},
+                         files={"files": ("take.wav", b"RIFF", "audio/wav")})
+    assert foreign.status_code == 403 and "another site" in foreign.text
+
+
+def test_the_host_allow_list_names_loopback_and_the_address_given():
+    from ddspkit.studio.guard import allowed_hosts, refusal
+
+    hosts = allowed_hosts("192.168.1.20")
+    assert {"127.0.0.1", "localhost", "::1", "192.168.1.20"} <= hosts and "evil.example" not in hosts
+
+    def check(host, origin=None):
+        headers = [(b"host", host.encode())] + ([(b"origin", origin.encode())] if origin else [])
+        return None if refusal(headers, hosts) is None else refusal(headers, hosts)[0]
+
+    assert check("192.168.1.20:7860") is None and check("LOCALHOST:7860") is None
+    assert check("192.168.1.20:7860", "http://192.168.1.20:7860") is None
+    assert check("evil.example:7860") == 421 and check("") == 421 and check("[bad") == 421
+    assert check("127.0.0.1:7860", "https://evil.example") == 403
+    assert check("127.0.0.1:7860", "http://127.0.0.1:8000") == 403  # another local server's page
+
+
+def test_the_steps_field_empty_means_the_recipes_and_a_bad_value_says_why():
+    from ddspkit.studio.train import parse_steps
+
+    assert parse_steps("") is None and parse_steps("  ") is None and parse_steps(None) is None
+    assert parse_steps("1,000") == 1000 and parse_steps("12") == 12 and parse_steps(300.0) == 300
+    for bad in ("0", "-5", "2.5", "many"):
+        with pytest.raises(UserError, match=f"steps '{bad}'"):
+            parse_steps(bad)
+
+
+def test_a_handlers_error_shows_as_one_line_and_its_traceback_goes_to_the_terminal(tmp_path, capsys):
+    import gradio as gr
+
+    from ddspkit.studio.ui import page_errors
+
+    workspace = Workspace(tmp_path / "studio")
+
+    @page_errors(workspace, n_more=1)
+    def broken(value):
+        raise KeyError("lost")
+
+    line, other = broken(1)
+    assert ('status-error">error: unexpected problem: KeyError: &#x27;lost&#x27; (details on the '
+            'terminal)') in line
+    assert isinstance(other, type(gr.skip()))  # the other outputs stay as they are
+    assert "Traceback" in capsys.readouterr().err  # for whoever started the studio
+
+    @page_errors(workspace)
+    def refused():
+        raise UserError(f"{workspace.uploads}/a1b2/take.wav: cannot read audio")
+
+    assert refused() == '<div class="studio-status status-error">error: take.wav: cannot read audio</div>'
+
+
+def test_a_clean_stop_removes_every_copy_gradio_made(tmp_path):
+    workspace = Workspace(tmp_path / "studio").open()
+    earlier = workspace.uploads / "another-studio"  # there before: not this studio's
+    earlier.mkdir()
+    (earlier / "keep.wav").write_bytes(b"x")
+    workspace._uploads_before.add(earlier.name)
+    copy = workspace.uploads / "0f3c9d" / "song-Cello.wav"  # Gradio's copy of a returned file
+    copy.parent.mkdir()
+    copy.write_bytes(b"\0" * 1000)
+    workspace.close()
+    assert not copy.parent.exists() and (earlier / "keep.wav").exists()
+
+
+def test_morph_warns_about_nan_samples_and_tells_the_loudness_auto_adjust_applied(studio, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from ddspkit.config import SAMPLE_RATE_HZ
+    from ddspkit.render.signals import sung_phrase
+    from ddspkit.studio.jobs import Job
+    from ddspkit.studio.models import choices
+    from ddspkit.studio.morph import morph
+
+    loud = np.clip(sung_phrase()[: 3 * SAMPLE_RATE_HZ] * 8, -1, 1).astype(np.float32)
+    loud[1000:1010] = np.nan
+    path = tmp_path / "loud take.wav"
+    sf.write(path, loud, SAMPLE_RATE_HZ, subtype="FLOAT")
+    key = dict(choices())["Cello (bundled)"]
+    result = morph(Job("morph"), studio.studio, str(path), key, "monophonic", 0, 0, True, True)
+    assert "loud take.wav: 10 NaN or infinite sample(s) were replaced by silence" in result.warnings[0]
+    auto_db = float(result.message.split("loudness auto ")[1].split(" dB")[0])
+    assert auto_db <= -3, result.message  # a loud take is brought down, and the line says so
+    as_is = morph(Job("morph"), studio.studio, str(path), key, "monophonic", 0, -6, False, True)
+    assert as_is.message.endswith("loudness as is, then -6 dB"), as_is.message
+
+
+def test_play_warns_about_notes_outside_the_instruments_range():
+    from ddspkit.io.modelfile import load_model
+    from ddspkit.midi import Note
+    from ddspkit.studio.play import range_warnings
+
+    cello = load_model("Cello").info
+    inside = [Note(48 + i, i * 0.5, i * 0.5 + 0.4, 90) for i in range(8)]  # C3 up
+    assert range_warnings(inside, cello) == []
+    high = inside + [Note(96, 5.0, 5.5, 90), Note(100, 6.0, 6.5, 90)]  # C7, E7
+    (warning,) = range_warnings(high, cello)
+    assert warning.startswith("2 of 10 notes lie outside Cello's range") and "2 above" in warning
+
+
+def test_the_instruments_tab_refuses_name_clashes_and_replaces_only_when_asked(studio):
+    from ddspkit.studio.instruments import REPLACE_LABEL, delete_model, import_model, rename_model
+    from ddspkit.studio.jobs import Job
+    from ddspkit.studio.models import choices
+
+    tflite = str(Path(__file__).parent / "fixtures" / "CelloNotebook.tflite")
+    with pytest.raises(UserError, match="a bundled model has this name"):
+        import_model(Job("import"), tflite, "Cello")
+    first = import_model(Job("import"), tflite, "Mine")
+    assert first.message.endswith("it is in every instrument list")
+    assert "Mine (yours, DDSP-VST)" in dict(choices())
+    with pytest.raises(UserError, match=f"use '{REPLACE_LABEL}' to replace it"):
+        import_model(Job("import"), tflite, "Mine")
+    assert "as 'Mine'" in import_model(Job("import"), tflite, "Mine", replace=True).message
+
+    key = dict(choices())["Mine (yours, DDSP-VST)"]
+    assert "renamed &#x27;Mine&#x27; to &#x27;Ours&#x27;" in rename_model(studio.studio, key, "Ours")
+    key = dict(choices())["Ours (yours, DDSP-VST)"]
+    with pytest.raises(UserError, match="tick 'yes, delete'"):
+        delete_model(studio.studio, key, False)
+    assert "deleted &#x27;Ours&#x27; (Ours.tflite)" in delete_model(studio.studio, key, True)
+    with pytest.raises(UserError, match="only your own models"):
+        delete_model(studio.studio, dict(choices())["Cello (bundled)"], True)

@@ -65,3 +65,20 @@ def test_instrument_names_become_file_names_safely():
     for bad in ("", "   ", "../evil", "a/b", "cello.tflite", "x$y"):
         with pytest.raises(UserError, match="letters, digits"):
             check_name(bad)
+
+
+def test_too_little_audio_names_the_files_skipped_and_why(tmp_path):
+    import soundfile as sf
+
+    from ddspkit.render.signals import sung_phrase
+    from ddspkit.training.data import prepare
+
+    sf.write(tmp_path / "short.wav", sung_phrase()[: 2 * SAMPLE_RATE_HZ], SAMPLE_RATE_HZ)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "broken.wav").write_bytes(b"RIFF\x00\x00not audio")
+    (tmp_path / "empty.flac").write_bytes(b"")
+    with pytest.raises(UserError) as refused:
+        prepare(tmp_path, cache=tmp_path / "cache")
+    message = str(refused.value)
+    assert "in 1 readable file(s)" in message and "; skipped 2 file(s): " in message, message
+    assert "sub/broken.wav (cannot read audio" in message and "empty.flac (" in message, message

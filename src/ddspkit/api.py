@@ -99,7 +99,7 @@ class Model:
         shift = options.get("pitch_shift_semitones", 0.0)
         if mode == "polyphonic" and shift != round(shift):
             raise UserError(f"pitch shift {shift:g}: polyphonic mode shifts whole semitones")
-        audio, rate_hz, _ = load_audio(input_path)
+        audio, rate_hz, n_nonfinite = load_audio(input_path)
         title = f"{Path(input_path).name} -> {self.name}"
         if mode == "polyphonic":
             result = self.transfer_polyphonic(audio, rate_hz, max_voices=max_voices,
@@ -107,6 +107,7 @@ class Model:
                                               pitch_shift_semitones=int(shift))
         else:
             result = self.transfer(audio, rate_hz, lead_line=mode == "lead-line", **options)
+        result.warnings += input_warnings(Path(input_path), audio, n_nonfinite)
         write_audio(output_path, result.audio, rate_hz)
         if plot is not None:
             from ddspkit.render.plot import plot_polyphonic, plot_transfer
@@ -140,6 +141,22 @@ class Model:
 
         return render_midi_file(self.instrument, self.info.statistics, midi_path, part_selection,
                                 max_voices, expression, reverb, sample_rate_hz)
+
+
+def input_warnings(path: Path, audio: np.ndarray, n_nonfinite: int) -> list[str]:
+    """One line for each thing to know about an input file: samples that were NaN or
+    infinite (replaced by silence), or an input that is silent throughout."""
+    from ddspkit.training.data import SILENCE_DB
+
+    warnings = []
+    if n_nonfinite:
+        warnings.append(f"{path.name}: {n_nonfinite} NaN or infinite sample(s) were replaced by "
+                        "silence (a damaged file?)")
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak <= 10 ** (SILENCE_DB / 20):
+        warnings.append(f"{path.name}: the input is silent (no sample above {SILENCE_DB:.0f} dB), "
+                        "so the output is silent too")
+    return warnings
 
 
 def _mono(audio: np.ndarray) -> np.ndarray:

@@ -208,12 +208,14 @@ def transfer_cmd(
         seconds = len(result.audio) / result.sample_rate_hz
         adj = result.adjustment
         out.print(f"{input.name} -> {output} ({seconds:.1f} s at {result.sample_rate_hz} Hz, "
-                  f"{instrument.name}, pitch {adj.pitch_shift_semitones:+g} st, loudness "
-                  f"{'auto' if auto else 'as is'}{adj.loudness_shift_db:+g} dB) in "
+                  f"{instrument.name}, pitch {adj.pitch_shift_semitones:+g} st, "
+                  f"{adj.loudness_text()}) in "
                   f"{time.perf_counter() - start:.1f} s")
         if mode == "monophonic" and little_pitch(result):
             terminal.warning("little of the input has a clear pitch; if it is polyphonic (chords, "
                              "a piano), try --mode polyphonic or --mode lead-line", out)
+    for line in result.warnings:
+        terminal.warning(line, out)
     if plot is not None:
         out.print(f"plot: {plot}")
 
@@ -246,10 +248,17 @@ def transcribe_cmd(
               f"{time.perf_counter() - start:.1f} s")
 
 
-@app.command("models")
+models_app = typer.Typer(no_args_is_help=False, rich_markup_mode=None,
+                         help="List your models and the bundled ones; rename or delete yours.")
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback(invoke_without_command=True)
 @user_errors
-def models_cmd():
-    """List the installed and bundled models."""
+def models_cmd(context: typer.Context):
+    """List the installed and bundled models (rename and delete: your own models)."""
+    if context.invoked_subcommand is not None:
+        return
     from ddspkit import paths
     from ddspkit.io.modelfile import list_models, pitch_range, trained_summary
 
@@ -259,6 +268,27 @@ def models_cmd():
                       info.path.name if info.source == "bundled" else str(info.path))
     out.print(table)
     out.print(f"user models folder: {paths.models_dir()}")
+
+
+@models_app.command("rename")
+@user_errors
+def models_rename_cmd(old: str = typer.Argument(..., help="The name of one of your models."),
+                      new: str = typer.Argument(..., help="Its new name.")):
+    """Rename one of your models (its training run and kept recordings follow it)."""
+    from ddspkit.io.modelfile import rename_user_model
+
+    for path in rename_user_model(old, new):
+        out.print(f"renamed '{old}' to '{new}': {path}")
+
+
+@models_app.command("delete")
+@user_errors
+def models_delete_cmd(name: str = typer.Argument(..., help="The name of one of your models.")):
+    """Delete one of your models (bundled models cannot be deleted)."""
+    from ddspkit.io.modelfile import delete_user_model
+
+    for path in delete_user_model(name):
+        out.print(f"deleted {path}")
 
 
 def _expression(attack, decay, sustain, release, portamento, vibrato, vibrato_rate, vibrato_delay):
@@ -456,12 +486,13 @@ def check_vst_cmd(file: Path = typer.Argument(..., help="A .tflite model file.")
 def import_cmd(
     file: Path = typer.Argument(..., help="A DDSP-VST .tflite model (old notebook or ddspkit)."),
     name: str = typer.Option(None, "--name", "-n", help="Name in your model list (default: "
-                             "the file name)."),
+                             "the file name); never a bundled model's."),
+    overwrite: bool = typer.Option(False, help="Replace your model of the same name."),
 ):
     """Add an existing DDSP-VST model to your models, for transfer and rendering."""
     from ddspkit.io.ddsp_vst.plugin import import_vst
 
-    target, info = import_vst(file, name)
+    target, info = import_vst(file, name, replace=overwrite)
     stats = info.provenance["statistics"]
     out.print(f"imported {file} as '{target.stem}' ({target}), with {stats}; use it with "
               f"--model {target.stem}")

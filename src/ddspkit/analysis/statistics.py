@@ -142,6 +142,14 @@ def quantile_map(values: np.ndarray, source_q: np.ndarray, target_q: np.ndarray)
 RANGE_QUANTILES = (0.02, 0.98)  # a model's range: the middle 96 % of its training pitch
 
 
+def played_range_midi(statistics: DatasetStatistics) -> tuple[float, float]:
+    """A model's range (MIDI note numbers, fractional): the 2nd and 98th percentiles of the
+    pitch it was trained on."""
+    levels = np.linspace(0, 1, len(statistics.pitch_quantiles_midi))
+    low, high = np.interp(RANGE_QUANTILES, levels, statistics.pitch_quantiles_midi)
+    return float(low), float(high)
+
+
 def octave_shift_into_range(pitch_midi: np.ndarray, statistics: DatasetStatistics) -> int:
     """Whole octaves to move a performance by, for a model's range.
 
@@ -153,8 +161,7 @@ def octave_shift_into_range(pitch_midi: np.ndarray, statistics: DatasetStatistic
     by_mean = int(np.round((statistics.mean_pitch_midi - float(np.mean(pitch_midi))) / 12))
     if by_mean == 0:
         return 0
-    levels = np.linspace(0, 1, len(statistics.pitch_quantiles_midi))
-    low, high = np.interp(RANGE_QUANTILES, levels, statistics.pitch_quantiles_midi)
+    low, high = played_range_midi(statistics)
 
     def share_in_range(shift: int) -> float:
         shifted = np.asarray(pitch_midi, np.float64) + 12 * shift

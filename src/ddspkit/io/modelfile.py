@@ -22,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ddspkit import paths
-from ddspkit.analysis.statistics import DatasetStatistics
+from ddspkit.analysis.statistics import DatasetStatistics, played_range_midi
 from ddspkit.audio import atomic_write
 from ddspkit.config import ModelConfig
 from ddspkit.dsp.core import midi_to_hz, note_name
@@ -111,13 +111,13 @@ def read_info(path: Path) -> ModelInfo:
         raise UserError(f"{path}: model metadata is invalid ({exc})") from None
 
 
-def _bundled_dir() -> Path:
+def bundled_dir() -> Path:
     return Path(str(resources.files("ddspkit") / "assets"))
 
 
 def _candidates() -> list[tuple[Path, str]]:
     found = []
-    for folder, source in ((paths.models_dir(), "user"), (_bundled_dir(), "bundled")):
+    for folder, source in ((paths.models_dir(), "user"), (bundled_dir(), "bundled")):
         if folder.is_dir():
             found += [(p, source) for suffix in (MODEL_SUFFIX, VST_SUFFIX)
                       for p in sorted(folder.glob(f"*{suffix}"))]
@@ -184,14 +184,8 @@ def list_models() -> list[ModelInfo]:
     for path, source in _candidates():
         if path.suffix.lower() == VST_SUFFIX and path.with_suffix(MODEL_SUFFIX).is_file():
             continue
-        try:
-            if path.suffix.lower() == VST_SUFFIX:
-                from ddspkit.io.ddsp_vst.runtime import read_vst_info
-
-                info = read_vst_info(path)
-            else:
-                info = read_info(path)
-        except UserError:
+        info = _read_any(path)
+        if info is None:
             continue
         info.source = source
         infos.append(info)
@@ -224,10 +218,121 @@ def pitch_range(info: ModelInfo) -> str:
     'F2-F4 (88-349 Hz)' ('?' without statistics)."""
     if info.statistics is None:
         return "?"
-    quantiles = info.statistics.pitch_quantiles_midi
-    low_hz, high_hz = (float(midi_to_hz(quantiles[i * len(quantiles) // 100])) for i in (2, 98))
+    low_hz, high_hz = (float(midi_to_hz(m)) for m in played_range_midi(info.statistics))
     return f"{note_name(low_hz)}-{note_name(high_hz)} ({low_hz:.0f}-{high_hz:.0f} Hz)"
 
 
 def user_model_path(name: str) -> Path:
     return paths.models_dir() / f"{name}{MODEL_SUFFIX}"
+
+
+# -- the user's models by name: bundled names are reserved, renames and deletes ---------------
+
+def bundled_model(name: str) -> ModelInfo | None:
+    """The bundled model called ``name`` (case-insensitive), by its bundled file: a user model
+    of the same name never stands in for it. None if no bundled model has that name."""
+    for path, source in _candidates():
+        if source == "bundled" and path.stem.lower() == name.strip().lower():
+            info = _read_any(path)
+            if info is not None:
+                info.source = "bundled"
+                return info
+    return None
+
+
+def bundled_models() -> list[ModelInfo]:
+    """Every readable bundled model, by its bundled file (never a user model of its name)."""
+    return [info for info in list_models() if info.source == "bundled"]
+
+
+def user_model_files(name: str) -> list[Path]:
+    """The files in the user's model folder that hold the model ``name`` (case-insensitive):
+    its ``.safetensors``, its ``.tflite`` (an import, or the ``.safetensors``' export)."""
+    folder = paths.models_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p for suffix in (MODEL_SUFFIX, VST_SUFFIX) for p in folder.glob(f"*{suffix}")
+                  if p.stem.lower() == name.strip().lower())
+
+
+def check_new_model_name(name: str, replace: bool = False, label: str = "name",
+                         how_to_replace: str = "--overwrite", typed: bool = True) -> str:
+    """A name for a new user model: valid (:func:`check_name`; a name not ``typed`` but taken
+    from an existing file's name only needs to be one), never a bundled model's name (a user
+    model must not shadow one), and not an existing user model's unless ``replace``
+    (``how_to_replace`` says how to ask for that). Raises UserError."""
+    name = check_name(name, label) if typed else name.strip()
+    if bundled_model(name) is not None:
+        raise UserError(f"{label} '{name}': a bundled model has this name; choose another "
+                        "(your models cannot take a bundled model's name)")
+    existing = user_model_files(name)
+    if existing and not replace:
+        raise UserError(f"{label} '{name}': you already have a model of this name "
+                        f"({existing[0]}); choose another name, rename or delete that model, "
+                        f"or use {how_to_replace} to replace it")
+    return name
+
+
+def _read_any(path: Path) -> ModelInfo | None:
+    try:
+        if path.suffix.lower() == VST_SUFFIX:
+            from ddspkit.io.ddsp_vst.runtime import read_vst_info
+
+            return read_vst_info(path)
+        return read_info(path)
+    except UserError:
+        return None
+
+
+def _existing_user_model(name: str) -> list[Path]:
+    found = user_model_files(name)
+    if not found:
+        if bundled_model(name) is not None:
+            raise UserError(f"'{name}' is a bundled model: only your own models can be renamed "
+                            "or deleted")
+        raise UserError(f"you have no model named '{name}'; 'ddspkit models' lists them")
+    return found
+
+
+def rename_user_model(old: str, new: str) -> list[Path]:
+    """Rename the user model ``old`` to ``new``: its files (and the name stored in a
+    ``.safetensors``), its training run folder and its kept recordings, so that Resume goes
+    on under the new name. Returns the renamed model files. Raises UserError."""
+    files = _existing_user_model(old)
+    new = check_new_model_name(new, label="new name", how_to_replace="another name")
+    targets = [f.with_name(f"{new}{f.suffix}") for f in files]
+    for folder in (paths.runs_dir(), paths.home() / "recordings"):
+        source, target = folder / files[0].stem, folder / new
+        if source.is_dir() and target.exists():
+            raise UserError(f"{target} exists already: move it away first")
+    for source, target in zip(files, targets, strict=True):
+        if source.suffix == MODEL_SUFFIX:
+            _rewrite_name(source, target, new)
+            source.unlink()
+        else:
+            source.rename(target)
+    for folder in (paths.runs_dir(), paths.home() / "recordings"):
+        if (folder / files[0].stem).is_dir():
+            (folder / files[0].stem).rename(folder / new)
+    return targets
+
+
+def _rewrite_name(source: Path, target: Path, name: str) -> None:
+    """Copy a model file to ``target`` with ``name`` as its stored name (weights as they are)."""
+    with safe_open(str(source), framework="pt") as handle:
+        header = dict(handle.metadata() or {})
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    meta = json.loads(header["ddspkit"])
+    meta["name"] = name
+    header["ddspkit"] = json.dumps(meta)
+    atomic_write(target, lambda tmp: save_file(tensors, str(tmp), metadata=header))
+
+
+def delete_user_model(name: str) -> list[Path]:
+    """Delete the user model ``name``'s files (its ``.safetensors`` and ``.tflite``). Its
+    training run folder and kept recordings stay (a new training of the name resumes from
+    them; ``--restart`` starts over). Returns the deleted files. Raises UserError."""
+    files = _existing_user_model(name)
+    for path in files:
+        path.unlink()
+    return files

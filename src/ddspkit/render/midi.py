@@ -7,7 +7,7 @@ instrument renders them, one model run per voice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ class RenderResult:
     voices: list[tuple[str, int]]  # (part name, number of notes) per rendered voice
     curves: list[tuple[np.ndarray, np.ndarray]]  # (f0_hz, power_db) per voice, 50 frames/s
     notes: list[Note] | None = None  # the transcription, when the input was audio
+    warnings: list[str] = field(default_factory=list)  # about the input, one line each
 
 
 def render_voice(instrument, f0_hz: np.ndarray, power_db: np.ndarray, first_frame: int,

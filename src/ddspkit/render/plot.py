@@ -41,7 +41,7 @@ def plot_transfer(result: TransferResult, path: str | Path, input_audio: np.ndar
     label_curve_axes(axes[2], axes[3])
     adj = result.adjustment
     fig.suptitle(f"{literal(title)}  (pitch shift {adj.pitch_shift_semitones:+g} st, "
-                 f"loudness shift {adj.loudness_shift_db:+g} dB)")
+                 f"{adj.loudness_text()})")
     return save_figure(fig, path)
 
 
@@ -89,11 +89,33 @@ def plot_render(result, score_notes, path: str | Path, title: str = "") -> Path:
     return save_figure(fig, path)
 
 
+SPECTROGRAM_FLOOR_DB = -120.0  # the colour scale's bottom
+SPECTROGRAM_MIN_RANGE_DB = 60.0  # the colour scale spans at least this much (silence: all floor)
+
+
 def spectrogram(ax, audio_16k: np.ndarray, label: str) -> None:
-    """Log-magnitude spectrogram of [T] 16 kHz audio, 0-4 kHz."""
-    with np.errstate(divide="ignore"):
-        ax.specgram(audio_16k + 1e-9, NFFT=1024, Fs=SAMPLE_RATE_HZ, noverlap=768, cmap="magma",
-                    vmin=-120)
+    """Log-power spectrogram of [T] 16 kHz audio, 0-4 kHz, in dB (floor -120 dB).
+
+    Safe on any input: silence or a constant signal draws as the floor colour (the scale
+    keeps its 60 dB span), audio shorter than one FFT window (or none) is zero-padded, and
+    non-finite samples are drawn as silence.
+    """
+    from matplotlib import mlab
+
+    n_fft, hop = 1024, 256
+    audio = np.nan_to_num(np.asarray(audio_16k, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if len(audio) < n_fft + hop:  # two windows at least (one makes matplotlib warn)
+        audio = np.pad(audio, (0, n_fft + hop - len(audio)))
+    power, freqs_hz, times_s = mlab.specgram(audio, NFFT=n_fft, Fs=SAMPLE_RATE_HZ,
+                                             noverlap=n_fft - hop, mode="psd")
+    power_db = 10 * np.log10(np.maximum(power, 1e-30))
+    power_db = np.maximum(power_db, SPECTROGRAM_FLOOR_DB)
+    top_db = max(float(power_db.max()), SPECTROGRAM_FLOOR_DB + SPECTROGRAM_MIN_RANGE_DB)
+    half_s = hop / SAMPLE_RATE_HZ / 2
+    ax.imshow(power_db, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",
+              vmin=SPECTROGRAM_FLOOR_DB, vmax=top_db,
+              extent=(float(times_s[0]) - half_s, float(times_s[-1]) + half_s,
+                      float(freqs_hz[0]), float(freqs_hz[-1])))
     ax.set_ylim(0, 4000)
     ax.set_ylabel(f"{literal(label)}\nfrequency (Hz)")
 
@@ -230,7 +252,14 @@ def piano_roll(ax, score_notes, transcriptions: dict,
 
 
 def label_curve_axes(ax_f0, ax_power) -> None:
+    """Label the f0 and power panels; f0 on a log scale once any frame is voiced (with none, a
+    log scale has nothing to span: the panel stays linear and says so)."""
     ax_f0.set_ylabel("f0 (Hz, voiced frames)")
-    ax_f0.set_yscale("log")
+    voiced = [line.get_ydata() for line in ax_f0.get_lines()]
+    if any(np.isfinite(np.asarray(y, dtype=float)).any() for y in voiced):
+        ax_f0.set_yscale("log")
+    else:
+        ax_f0.text(0.5, 0.5, "no voiced frames", transform=ax_f0.transAxes, ha="center",
+                   va="center", color="0.4")
     ax_f0.legend(loc="upper right", fontsize="small")
     ax_power.legend(loc="upper right", fontsize="small")

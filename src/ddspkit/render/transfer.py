@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -24,8 +24,16 @@ class Adjustment:
 
     octave_shift: int = 0
     pitch_shift_semitones: float = 0.0  # total: 12 * octave_shift + manual shift
-    loudness_shift_db: float = 0.0
+    loudness_shift_db: float = 0.0  # the manual shift
     note_on_share: float = 0.0
+    loudness_auto_db: float | None = None  # auto-adjust's change of note-on power (median); None: off
+
+    def loudness_text(self) -> str:
+        """What was done to the loudness, in a few words: 'loudness auto -14 dB',
+        'loudness auto -14 dB, then +3 dB', 'loudness as is', 'loudness as is, then -6 dB'."""
+        done = "as is" if self.loudness_auto_db is None else f"auto {self.loudness_auto_db:+.0f} dB"
+        then = f", then {self.loudness_shift_db:+g} dB" if self.loudness_shift_db else ""
+        return f"loudness {done}{then}"
 
 
 def adjust_features(
@@ -54,6 +62,9 @@ def adjust_features(
         input_q = np.quantile(power_db[mask], np.linspace(0, 1, len(statistics.power_quantiles_db)))
         mapped = quantile_map(power_db, input_q, np.asarray(statistics.power_quantiles_db))
         power_db = np.where(mask, mapped, mapped - QUIET_DB * (1.0 - note_on_share))
+        adjustment.loudness_auto_db = float(np.median(power_db[mask] - features.power_db[mask]))
+    elif auto:
+        adjustment.loudness_auto_db = 0.0  # nothing to adjust (no note, or no statistics)
     adjustment.pitch_shift_semitones = 12 * adjustment.octave_shift + pitch_shift_semitones
     adjustment.loudness_shift_db = loudness_shift_db
     f0_hz = f0_hz * 2.0 ** (adjustment.pitch_shift_semitones / 12)
@@ -72,6 +83,7 @@ class TransferResult:
     input_features: Features
     model_features: Features  # what the model was fed (after adjustment)
     adjustment: Adjustment
+    warnings: list[str] = field(default_factory=list)  # about the input (read, silent), one line each
 
 
 def little_pitch(result: TransferResult) -> bool:

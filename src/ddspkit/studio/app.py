@@ -2,8 +2,9 @@
 
 Safety settings (the README's section "The studio" says them for users): loopback unless told otherwise,
 no share link, no analytics, an upload size cap, Gradio's temporary files in ddspkit's cache
-(cleaned), only the studio's results folder served besides Gradio's own uploads, and one
-heavy job at a time.
+(cleaned), only the studio's results folder served besides Gradio's own uploads, one
+heavy job at a time, and requests answered only for the studio's own address (a Host
+allow-list and an Origin check: :mod:`ddspkit.studio.guard`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import os
 from dataclasses import dataclass
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from ddspkit.errors import UserError
 from ddspkit.studio import instruments, models, morph, play, train
 from ddspkit.studio.context import Studio, StudioSettings
+from ddspkit.studio.guard import HostGuard
 from ddspkit.studio.ui import CSS
 from ddspkit.studio.workspace import Workspace
 
@@ -75,14 +78,17 @@ def start(settings: StudioSettings | None = None, open_browser: bool = False,
     settings = settings or StudioSettings()
     studio = Studio(settings, (workspace or Workspace()).open())
     page = create_app(studio)
+    # Every handler turns its errors into its status line (ui.page_errors, ui.stream_job);
+    # show_error is the backstop: anything else still shows on the page, never vanishes.
     try:
         page.launch(
             server_name=settings.host, server_port=settings.port, share=False,
-            inbrowser=open_browser, prevent_thread_lock=True, quiet=True, show_error=False,
+            inbrowser=open_browser, prevent_thread_lock=True, quiet=True, show_error=True,
             max_file_size=int(settings.max_upload_mb * 1024 * 1024),
             allowed_paths=[str(studio.workspace.results)],
             ssr_mode=False, mcp_server=False, pwa=False, enable_monitoring=False,
             footer_links=["settings"], theme=gr.themes.Soft(), css=CSS,
+            app_kwargs={"middleware": [Middleware(HostGuard, listen_host=settings.host)]},
         )
     except OSError as exc:
         studio.workspace.close()

@@ -1,4 +1,5 @@
-"""The Instruments tab: every model with its provenance and range; import and export."""
+"""The Instruments tab: every model with its provenance and range; import, export, rename
+and delete (your own models only: the bundled ones stay as they are)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,19 @@ from pathlib import Path
 import gradio as gr
 
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import ModelInfo, check_name, list_models, pitch_range, trained_summary
+from ddspkit.io.modelfile import (
+    ModelInfo,
+    check_name,
+    delete_user_model,
+    list_models,
+    pitch_range,
+    rename_user_model,
+    trained_summary,
+)
 from ddspkit.studio import models
 from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
-from ddspkit.studio.ui import JobResult, note, status, stream_job
+from ddspkit.studio.ui import JobResult, note, page_errors, status, stream_job
 
 COLUMNS = ["name", "source", "range played", "loudness range", "trained", "created", "file"]
 FORMATS = {"DDSP-VST plugin (.tflite)": "vst", "ONNX decoder step (.onnx)": "onnx",
@@ -39,8 +48,12 @@ def provenance(key: str | None) -> dict:
     return {"name": info.name, "file": str(info.path), **info.provenance}
 
 
-def import_model(job: Job, upload: str | None, name_text: str | None) -> JobResult:
-    """Check an uploaded .tflite (running it in a child process) and add it to your models."""
+REPLACE_LABEL = "replace my model of this name"
+
+
+def import_model(job: Job, upload: str | None, name_text: str | None, replace: bool = False) -> JobResult:
+    """Check an uploaded .tflite (running it in a child process) and add it to your models,
+    under a name that is no bundled model's, nor one of yours unless ``replace``."""
     from ddspkit.io.ddsp_vst.plugin import import_vst
 
     if not upload:
@@ -50,9 +63,42 @@ def import_model(job: Job, upload: str | None, name_text: str | None) -> JobResu
         raise UserError(f"{source}: not a .tflite file (DDSP-VST models end in .tflite)")
     name = check_name(name_text) if name_text and name_text.strip() else None
     job.report("checking the model as the plugin would, then running it", 0.2)
-    target, info = import_vst(source, name)
+    target, info = import_vst(source, name, replace, how_to_replace=f"'{REPLACE_LABEL}'")
+    listed = any(i.path == target for i in list_models())
+    where = ("it is in every instrument list" if listed else
+             "but it is not listed (a model file of the same name hides it)")
     return JobResult(f"imported {source.name} as '{target.stem}' ({info.provenance['statistics']}); "
-                     "it is in every instrument list", (table(),))
+                     f"{where}", (table(),))
+
+
+def _own_idle_model(key: str | None, studio: Studio) -> ModelInfo:
+    info = models.info_for(key)
+    running = studio.runner.current
+    if running is not None and running.name == f"training {info.path.stem}":
+        raise UserError(f"'{info.name}' is training: stop it first")
+    return info
+
+
+def rename_model(studio: Studio, key: str | None, new_name: str | None) -> str:
+    """Rename the chosen model (yours only); returns the status line. Raises UserError."""
+    info = _own_idle_model(key, studio)
+    if info.source != "user":
+        raise UserError(f"'{info.name}' is a bundled model: only your own models can be renamed")
+    if not new_name or not new_name.strip():
+        raise UserError("type the new name first")
+    rename_user_model(info.path.stem, new_name)
+    return status("ok", f"renamed '{info.name}' to '{new_name.strip()}'")
+
+
+def delete_model(studio: Studio, key: str | None, confirmed: bool) -> str:
+    """Delete the chosen model (yours only) once confirmed; returns the status line."""
+    info = _own_idle_model(key, studio)
+    if info.source != "user":
+        raise UserError(f"'{info.name}' is a bundled model: only your own models can be deleted")
+    if not confirmed:
+        raise UserError(f"tick 'yes, delete' to delete '{info.name}' ({info.path})")
+    files = delete_user_model(info.path.stem)
+    return status("ok", f"deleted '{info.name}' ({', '.join(f.name for f in files)})")
 
 
 def export_model(job: Job, studio: Studio, key: str | None, format_label: str, install: bool) -> JobResult:
@@ -97,12 +143,22 @@ def build(studio: Studio, tab: gr.Tab) -> gr.Dropdown:
     gr.HTML(note("Every instrument this studio can play: bundled, trained here, or imported from "
                  "DDSP-VST. Export one for the DDSP-VST plugin (or ONNX, TorchScript)."))
     listing = gr.Dataframe(value=table(), headers=COLUMNS, interactive=False, elem_id="lib_table",
-                           label="instruments")
+                           label="instruments", wrap=True, elem_classes=["studio-table"],
+                           column_widths=["11%", "8%", "16%", "11%", "22%", "12%", "20%"])
     with gr.Row():
         with gr.Column():
             instrument = models.dropdown(elem_id="lib_instrument", info="its provenance is shown below")
             details = gr.JSON(provenance(instrument.value), elem_id="lib_details",
                               label="provenance: data, recipe, steps, versions")
+            with gr.Group():
+                new_name = gr.Textbox(label="rename it (yours only)", elem_id="lib_new_name",
+                                      placeholder="the new name")
+                with gr.Row():
+                    rename_button = gr.Button("Rename", elem_id="lib_rename")
+                    confirm = gr.Checkbox(False, label="yes, delete", elem_id="lib_confirm")
+                    delete_button = gr.Button("Delete", variant="stop", elem_id="lib_delete")
+            manage_state = gr.HTML(status("info", "rename or delete one of your models (bundled "
+                                                  "ones stay)"), elem_id="lib_manage_status")
         with gr.Column():
             with gr.Group():
                 fmt = gr.Radio(list(FORMATS), value=next(iter(FORMATS)), label="export as",
@@ -110,30 +166,49 @@ def build(studio: Studio, tab: gr.Tab) -> gr.Dropdown:
                 install = gr.Checkbox(False, label="install into the plugin's model folder",
                                       info=f"{plugin_models_dir()} (the plugin's refresh button finds it)")
                 export_button = gr.Button("Export", variant="primary", elem_id="lib_export")
+                export_state = gr.HTML(status("info", "export the instrument picked on the left"),
+                                       elem_id="lib_export_status")
                 exported = gr.File(label="download the export", interactive=False, elem_id="lib_file",
                                    visible=False)
             with gr.Group():
                 upload = gr.File(label="import a DDSP-VST model (.tflite)", file_types=[".tflite"],
                                  elem_id="lib_upload")
-                name = gr.Textbox(label="its name here", placeholder="default: the file's name")
+                name = gr.Textbox(label="its name here", placeholder="default: the file's name",
+                                  elem_id="lib_import_name")
+                replace = gr.Checkbox(False, label=REPLACE_LABEL, elem_id="lib_replace",
+                                      info="never a bundled model: they keep their names")
                 import_button = gr.Button("Import", elem_id="lib_import")
-            state = gr.HTML(status("info", "pick an instrument to read its provenance, export or import"),
-                            elem_id="lib_status")
+                state = gr.HTML(status("info", "upload a .tflite to import it"), elem_id="lib_status")
 
     instrument.change(provenance, instrument, details, queue=False, show_progress="hidden")
     tab.select(table, None, listing, queue=False, show_progress="hidden")
 
     def on_export(key, format_label, install_on):
         yield from stream_job(studio.runner, studio.workspace, "export",
-                              lambda job: export_model(job, studio, key, format_label, install_on), 1)
+                              lambda job: export_model(job, studio, key, format_label, install_on), 1,
+                              clear_on_start=True)
 
-    def on_import(path, name_text):
+    def on_import(path, name_text, replace_on):
         yield from stream_job(studio.runner, studio.workspace, "import",
-                              lambda job: import_model(job, path, name_text), 1, clear_on_error=False)
+                              lambda job: import_model(job, path, name_text, replace_on), 1,
+                              clear_on_error=False)
 
-    export_button.click(on_export, [instrument, fmt, install], [state, exported],
+    @page_errors(studio.workspace, n_more=2)
+    def on_rename(key, new):
+        return rename_model(studio, key, new), table(), ""
+
+    @page_errors(studio.workspace, n_more=2)
+    def on_delete(key, confirmed):
+        return delete_model(studio, key, confirmed), table(), False
+
+    export_button.click(on_export, [instrument, fmt, install], [export_state, exported],
                         concurrency_id="jobs", concurrency_limit=4, show_progress="minimal")
-    import_button.click(on_import, [upload, name], [state, listing], concurrency_id="jobs",
+    import_button.click(on_import, [upload, name, replace], [state, listing], concurrency_id="jobs",
                         concurrency_limit=4, show_progress="minimal").then(
         models.refreshed, instrument, instrument, queue=False, show_progress="hidden")
+    for button, handler, inputs, cleared in ((rename_button, on_rename, [instrument, new_name], new_name),
+                                             (delete_button, on_delete, [instrument, confirm], confirm)):
+        button.click(handler, inputs, [manage_state, listing, cleared], queue=False,
+                     show_progress="hidden").then(
+            models.refreshed, instrument, instrument, queue=False, show_progress="hidden")
     return instrument

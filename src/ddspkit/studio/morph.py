@@ -35,14 +35,14 @@ def morph(job: Job, studio: Studio, audio_path: str | None, key: str | None, mod
     job.check()  # Cancel pressed meanwhile: the result is not shown
     seconds = len(result.audio) / result.sample_rate_hz
     head = f"{source.name} -> {output.name}: {seconds:.1f} s at {result.sample_rate_hz} Hz, {model.name}"
-    warnings = []
+    warnings = list(result.warnings)  # NaN/inf samples replaced, a silent input
+    silent = any("is silent" in line for line in warnings)
     if mode == "polyphonic":
         message = f"{head}, {len(result.notes)} notes in {len(result.voices)} voice(s)"
     else:
         adj = result.adjustment
-        message = (f"{head}, pitch {adj.pitch_shift_semitones:+g} st, loudness "
-                   f"{'auto' if auto_adjust else 'as is'} {adj.loudness_shift_db:+g} dB")
-        if mode == "monophonic" and little_pitch(result):
+        message = f"{head}, pitch {adj.pitch_shift_semitones:+g} st, {adj.loudness_text()}"
+        if mode == "monophonic" and not silent and little_pitch(result):
             warnings.append("little of the input has a clear pitch; if it holds chords (a piano), "
                             "try the polyphonic or lead-line mode")
     return JobResult(message, (str(output), str(output), str(plot)), warnings)
@@ -84,7 +84,7 @@ def build(studio: Studio) -> gr.Dropdown:
         yield from stream_job(
             studio.runner, studio.workspace, "morph",
             lambda job: morph(job, studio, audio_path, key, mode_name, pitch_st, loudness_db,
-                              auto_on, reverb_on), 3)
+                              auto_on, reverb_on), 3, clear_on_start=True)
 
     run.click(on_morph, [audio_in, instrument, mode, pitch, loudness, auto, reverb],
               [state, audio_out, file_out, plot], concurrency_id="jobs", concurrency_limit=4,

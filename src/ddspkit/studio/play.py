@@ -10,7 +10,7 @@ from ddspkit.errors import UserError
 from ddspkit.midi import Expression, parts, read_midi, select_parts
 from ddspkit.studio import models
 from ddspkit.studio.context import Studio
-from ddspkit.studio.jobs import Job
+from ddspkit.studio.jobs import Job, one_line
 from ddspkit.studio.ui import JobResult, audio_result, job_controls, note, status, stream_job
 from ddspkit.studio.workspace import safe_stem
 
@@ -18,12 +18,21 @@ OUTPUT_RATE_HZ = 44100
 DEFAULTS = Expression()
 
 
+def midi_parts(midi_path: str | Path):
+    """The parts of a MIDI file. Raises UserError when it cannot be read or holds no note."""
+    found = parts(read_midi(midi_path))
+    if not found:
+        raise UserError(f"{midi_path}: no notes in this MIDI file (nothing to play); is it the "
+                        "right file?")
+    return found
+
+
 def part_choices(midi_path: str | None) -> tuple[list[tuple[str, str]], list[str]]:
     """(label, index) for each part of an uploaded MIDI file, and the indices ticked at first
     (all but drums). Raises UserError."""
     if not midi_path:
         return [], []
-    found = parts(read_midi(midi_path))
+    found = midi_parts(midi_path)
     labels = [(f"{i}: {p.name} (program {p.program}{', drums' if p.is_drum else ''}, "
                f"{len(p.notes)} notes)", str(i)) for i, p in enumerate(found)]
     return labels, [str(i) for i, p in enumerate(found) if not p.is_drum]
@@ -48,12 +57,14 @@ def render(job: Job, studio: Studio, midi_path: str | None, part_keys: list[str]
     and table."""
     if not midi_path:
         raise UserError("no MIDI file: upload one first")
-    if not part_keys:
-        raise UserError(f"{midi_path}: no part ticked: tick the parts to play")
     source = Path(midi_path)
     job.report("reading the MIDI file and loading the instrument", 0.05)
-    chosen = select_parts(parts(read_midi(source)), part_keys)
+    found = midi_parts(source)  # a broken or empty file says so, whatever is ticked
+    if not part_keys:
+        raise UserError(f"{midi_path}: no part ticked: tick the parts to play")
+    chosen = select_parts(found, part_keys)
     model = models.load(key)
+    warnings = range_warnings([n for p in chosen for n in p.notes], model.info)
     folder = studio.workspace.job_folder("play")
     output = folder / f"{safe_stem(source.stem)}-{safe_stem(model.name)}.wav"
     job.report(f"playing it with {model.name}", 0.15)
@@ -74,7 +85,27 @@ def render(job: Job, studio: Studio, midi_path: str | None, part_keys: list[str]
         job.report("rendering with FluidSynth and comparing (transcribing both if chords)", 0.5)
         compared = _compare(model, source, folder, part_keys, max_voices, expression, reverb)
         message += "; beside FluidSynth's rendering, level-matched (16 kHz)"
-    return JobResult(message, (str(output), str(output), str(plot), *compared))
+    return JobResult(message, (str(output), str(output), str(plot), *compared), warnings)
+
+
+def range_warnings(notes, info) -> list[str]:
+    """A warning when notes lie outside the range the instrument was trained on (they are
+    played, but a model sounds right only where it has heard its instrument)."""
+    if info.statistics is None or not notes:
+        return []
+    from ddspkit.analysis.statistics import played_range_midi
+    from ddspkit.io.modelfile import pitch_range
+
+    low, high = played_range_midi(info.statistics)
+    below = sum(n.pitch < round(low) for n in notes)
+    above = sum(n.pitch > round(high) for n in notes)
+    if not below and not above:
+        return []
+    where = " and ".join(part for part in (f"{below} below" if below else "",
+                                           f"{above} above" if above else "") if part)
+    return [f"{below + above} of {len(notes)} notes lie outside {info.name}'s range "
+            f"{pitch_range(info)} ({where}): they may sound unnatural; pick another instrument, "
+            "or transpose the MIDI"]
 
 
 def _compare(model, source: Path, folder: Path, part_keys: list[str], max_voices: int,
@@ -130,7 +161,8 @@ def build(studio: Studio) -> gr.Dropdown:
             audio_out, file_out = audio_result("the instrument", "play")
             sampled = gr.Audio(label="FluidSynth (sample-based), level-matched", type="filepath",
                                interactive=False, elem_id="play_sampled")
-            table = gr.Dataframe(label="comparison", interactive=False, elem_id="play_table", wrap=True)
+            table = gr.Dataframe(label="comparison", interactive=False, elem_id="play_table", wrap=True,
+                                 elem_classes=["studio-table"])
     with gr.Row():
         plot = gr.Image(type="filepath", interactive=False, show_label=False, elem_id="play_plot",
                         buttons=["download", "fullscreen"])
@@ -140,8 +172,8 @@ def build(studio: Studio) -> gr.Dropdown:
     def on_midi(path):
         try:
             found, ticked = part_choices(path)
-        except UserError as exc:
-            return (status("error", studio.workspace.readable(str(exc))),
+        except Exception as exc:  # a UserError as it is; anything else logged, in one line
+            return (status("error", studio.workspace.readable(one_line(exc))),
                     gr.CheckboxGroup(choices=[], value=[]))
         message = (f"{len(found)} part(s): tick those to play, then press Render" if found
                    else "upload a MIDI file, tick its parts, then press Render")
@@ -157,7 +189,7 @@ def build(studio: Studio) -> gr.Dropdown:
         yield from stream_job(
             studio.runner, studio.workspace, "render",
             lambda job: render(job, studio, midi_path, part_keys, key, expression, int(n_voices),
-                               reverb_on, with_sampler), 6)
+                               reverb_on, with_sampler), 6, clear_on_start=True)
 
     run.click(on_render, [midi_in, part_list, instrument, attack, decay, sustain, release, vibrato,
                           vibrato_rate, vibrato_delay, portamento, voices, reverb, sampler],

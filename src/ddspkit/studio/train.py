@@ -12,9 +12,9 @@ from ddspkit.io.modelfile import check_name
 from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
 from ddspkit.studio.training_session import Snapshot, TrainingSession, data_folder
-from ddspkit.studio.ui import JobResult, note, status, stream_job
+from ddspkit.studio.ui import JobResult, note, page_errors, status, stream_job
+from ddspkit.training import RECIPES
 from ddspkit.training.data import FILE_COLUMNS, PreparedDataset, file_rows, prepare, summary_rows
-from ddspkit.training.trainer import RECIPES
 
 CHECKING = "checking the data"
 AUTO_RECIPE = "auto"  # the trainer's choice: 'finetune' from a bundled model, else 'fast'
@@ -43,10 +43,36 @@ def check_data(job: Job, name: str, folder_text: str | None, uploads: list[str] 
                      "min usable; press Start to train", (summary, files), warnings)
 
 
+CURVES = ("training", "held-out")
+
+
 def loss_frame(curve: list[tuple[int, float, str]]):
+    """The loss curve for the plot: (step, loss, curve) rows, typed, with a blank row (loss
+    missing, not drawn) for each series without points yet. The page's plot fixes its axes'
+    types and its series from the first data it draws; the held-out series must be there from
+    the first draw, or its points, which come later, are never shown."""
     import pandas as pd
 
-    return pd.DataFrame(curve, columns=["step", "loss", "curve"])
+    present = {series for _, _, series in curve}
+    rows = list(curve) + [(curve[0][0] if curve else 0, float("nan"), series)
+                          for series in CURVES if series not in present]
+    frame = pd.DataFrame(rows, columns=["step", "loss", "curve"])
+    return frame.astype({"step": "int64", "loss": "float64", "curve": "str"})
+
+
+def parse_steps(text: str | float | None) -> int | None:
+    """The steps field: empty means the recipe's; else a whole number, at least 1. Raises UserError."""
+    if text is None or not str(text).strip():
+        return None
+    cleaned = str(text).strip().replace(",", "").replace("_", "")
+    try:
+        value = float(cleaned)
+    except ValueError:
+        raise UserError(f"steps '{text}': a whole number (e.g. 2000), or empty for the "
+                        "recipe's") from None
+    if value != int(value) or value < 1:
+        raise UserError(f"steps '{text}': a whole number of 1 or more, or empty for the recipe's")
+    return int(value)
 
 
 def show(snap: Snapshot) -> str:
@@ -74,9 +100,10 @@ def build(studio: Studio, page: gr.Blocks) -> None:
             with gr.Row():
                 recipe = gr.Dropdown([AUTO_RECIPE, *RECIPES], value=AUTO_RECIPE, label="recipe",
                                      info="; ".join(RECIPE_NOTES.values()))
-                steps = gr.Number(value=None, precision=0, minimum=1, label="steps",
-                                  elem_id="train_steps", info="in all (empty: the recipe's); "
-                                  "raise it to train a finished model further")
+                steps = gr.Textbox(value="", label="steps", elem_id="train_steps",
+                                   placeholder="the recipe's (auto: 1,000)",
+                                   info="in all; empty: the recipe's. Raise it to train a "
+                                        "finished model further")
             restart = gr.Checkbox(False, label="start over",
                                   info="discard the saved training of this name instead of resuming it")
             with gr.Row():
@@ -87,8 +114,10 @@ def build(studio: Studio, page: gr.Blocks) -> None:
             state = gr.HTML(show(session.snapshot()), elem_id="train_status")
         with gr.Column():
             summary = gr.Dataframe(headers=["", "the data"], interactive=False, elem_id="train_summary",
+                                   wrap=True, elem_classes=["studio-table"],
                                    label="what training would use")
             files = gr.Dataframe(headers=list(FILE_COLUMNS), interactive=False, elem_id="train_files",
+                                 wrap=True, elem_classes=["studio-table"],
                                  label="files", max_height=260)
     with gr.Row():
         curve = gr.LinePlot(x="step", y="loss", color="curve", label="loss (multi-scale spectral)",
@@ -110,14 +139,13 @@ def build(studio: Studio, page: gr.Blocks) -> None:
                 concurrency_limit=4, show_progress="hidden")
 
     def on_start(resuming: bool):
-        def handler(name_text, folder_text, files_up, recipe_name, n_steps, over):
-            try:
-                if resuming and not (paths.runs_dir() / (name_text or "").strip() / "checkpoint.pt").exists():
-                    raise UserError(f"nothing saved to resume for '{name_text}': press Start")
-                message = session.start(name_text, folder_text, files_up, recipe_name, n_steps,
-                                        over and not resuming)
-            except UserError as exc:
-                return status("error", studio.workspace.readable(str(exc)))
+        @page_errors(studio.workspace)
+        def handler(name_text, folder_text, files_up, recipe_name, steps_text, over):
+            n_steps = parse_steps(steps_text)
+            if resuming and not (paths.runs_dir() / (name_text or "").strip() / "checkpoint.pt").exists():
+                raise UserError(f"nothing saved to resume for '{name_text}': press Start")
+            message = session.start(name_text, folder_text, files_up, recipe_name, n_steps,
+                                    over and not resuming)
             return status("busy", message)
         return handler
 
@@ -125,6 +153,7 @@ def build(studio: Studio, page: gr.Blocks) -> None:
     start.click(on_start(False), inputs, state, queue=False, show_progress="hidden")
     resume.click(on_start(True), inputs, state, queue=False, show_progress="hidden")
 
+    @page_errors(studio.workspace)
     def on_stop():
         if session.stop():
             return show(session.snapshot())
@@ -134,6 +163,7 @@ def build(studio: Studio, page: gr.Blocks) -> None:
 
     stop.click(on_stop, None, state, queue=False, show_progress="hidden")
 
+    @page_errors(studio.workspace, n_more=6)
     def on_tick(version):
         """The run as it is now; what did not change since this page's last look is skipped
         (so the status of 'Check the data' stays while no training runs)."""

@@ -95,6 +95,7 @@ class Snapshot:
     data: PreparedDataset | None = None
     folder: Path | None = None
     notes: list[str] = field(default_factory=list)
+    start: str = ""  # where the run starts, once known: "from Cello (auto: ...)"
 
     @property
     def running(self) -> bool:
@@ -148,14 +149,15 @@ class TrainingSession:
 
         def work(job: Job):
             data = prepare(folder, on_file=lambda path, problem: job.report(f"read {path.name}"))
-            self._update(phase="training", data=data, text="starting", fraction=0.0)
+            self._update(phase="training", data=data, text=f"{name}: loading the run", fraction=0.0)
             try:
                 return train(data, name, recipe, n_steps=n_steps, restart=restart,
                              checkpoint_every=every, source=str(folder.resolve()),
                              on_step=lambda step, total, loss: self._on_step(run_dir, step, total, loss),
                              on_message=lambda line: self._note(line),
                              should_stop=lambda: job.cancel_requested,
-                             on_checkpoint=lambda preview: self._on_checkpoint(run_dir, preview))
+                             on_checkpoint=lambda preview: self._on_checkpoint(run_dir, preview),
+                             on_candidate=self._on_candidate, on_start=self._on_start)
             except TrainingInterrupted as stop:
                 return stop
 
@@ -180,6 +182,19 @@ class TrainingSession:
         with self._lock:
             self._state.notes.append(line)
 
+    def _on_candidate(self, model: str, index: int, count: int) -> None:
+        """'auto' scores the bundled models before the first step: say which, and how far."""
+        self._update(text=f"{self._state.name}: choosing the starting model: scoring {model} "
+                          f"({index}/{count})…", fraction=(index - 1) / count)
+        if self._job is not None:
+            self._job.check()  # Stop while choosing: nothing to save yet
+
+    def _on_start(self, start, recipe) -> None:
+        short = f"from {start.model}" if start.model else "from random weights"
+        text = (f"{self._state.name}: starting {start.describe()}, the '{recipe.name}' recipe "
+                f"({recipe.n_steps} steps)")
+        self._update(start=short, text=text, fraction=0.0)
+
     def _on_step(self, run_dir: Path, step: int, total: int, loss: float) -> None:
         now = time.monotonic()
         if self._rate is None:
@@ -190,7 +205,9 @@ class TrainingSession:
         self._losses.append((step, loss))
         with self._lock:
             s = self._state
-            s.text = (f"training {s.name}: step {step}/{total}, loss {loss:.3f}, {rate:.2f} steps/s{left}")
+            began = f" {s.start}" if s.start else ""
+            s.text = (f"training {s.name}{began}: step {step}/{total}, loss {loss:.3f}, "
+                      f"{rate:.2f} steps/s{left}")
             s.fraction = step / total
             if step % max(1, total // 100) == 0 or step == total:  # the curve, now and then
                 s.curve = self._curve(run_dir)

@@ -6,6 +6,7 @@ shows as it is (no markdown, no markup from user data).
 
 from __future__ import annotations
 
+import functools
 import html
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from ddspkit.studio.jobs import Finished, Job, JobRunner, Progress, Waiting
+from ddspkit.studio.jobs import Finished, Job, JobRunner, Progress, Waiting, one_line
 from ddspkit.studio.workspace import Workspace
 
 CSS = """
@@ -26,6 +27,7 @@ CSS = """
 .status-warning { background: #fef7e0; color: #713f12; }
 .status-error { background: #fde8e8; color: #7f1d1d; font-weight: 600; }
 .studio-note { font-size: 0.9em; color: var(--body-text-color-subdued); }
+.studio-table td, .studio-table th { overflow-wrap: anywhere; word-break: break-word; }
 """
 
 
@@ -44,6 +46,24 @@ def status(kind: str, text: str, fraction: float | None = None, more: list[str] 
 def note(text: str) -> str:
     """A small grey explanatory line (escaped)."""
     return f'<div class="studio-note">{html.escape(text)}</div>'
+
+
+def page_errors(workspace: Workspace, n_more: int = 0):
+    """Decorate an event handler whose first output is a status line: any exception becomes
+    that line (one line: a UserError as it is, anything else by its type, with the traceback
+    on the studio's terminal), the ``n_more`` other outputs left as they are. Gradio is never
+    left to swallow an error."""
+
+    def decorate(handler: Callable) -> Callable:
+        @functools.wraps(handler)
+        def guarded(*args, **kwargs):
+            try:
+                return handler(*args, **kwargs)
+            except Exception as exc:  # the page shows it; never a silent failure
+                line = status("error", workspace.readable(one_line(exc)))
+                return (line, *(gr.skip(),) * n_more) if n_more else line
+        return guarded
+    return decorate
 
 
 def job_controls(action: str, prefix: str, hint: str) -> tuple[gr.Button, gr.Button, gr.HTML]:
@@ -73,15 +93,18 @@ class JobResult:
 
 
 def stream_job(runner: JobRunner, workspace: Workspace, name: str, work: Callable[[Job], JobResult],
-               n_outputs: int, clear_on_error: bool = True) -> Iterator[tuple[Any, ...]]:
+               n_outputs: int, clear_on_error: bool = True,
+               clear_on_start: bool = False) -> Iterator[tuple[Any, ...]]:
     """Run ``work`` through the runner and yield (status HTML, *outputs) for Gradio.
 
-    Outputs are left as they are while the job runs; on an error or a cancel they are
-    cleared (so an old result is never taken for the new one) unless ``clear_on_error`` is
-    False.
+    With ``clear_on_start`` the outputs are emptied as the job is asked for (the previous
+    result is never heard or seen as the new one's); else they are left as they are while it
+    runs. On an error or a cancel they are cleared unless ``clear_on_error`` is False.
     """
     keep = (gr.skip(),) * n_outputs
     cleared = (None,) * n_outputs if clear_on_error else keep
+    if clear_on_start:
+        yield (status("busy", f"{name}: starting"), *(None,) * n_outputs)
     started = time.monotonic()
     for event in runner.run(name, work):
         if isinstance(event, Waiting):

@@ -5,7 +5,8 @@ upload folder (``GRADIO_TEMP_DIR``: uploads, and Gradio's copies of the files th
 returns) and ``results/`` holds one folder per job (audio, figures, exports). Only
 ``results/`` is handed to Gradio as an allowed path; Gradio serves its own uploads and
 nothing else. Folders older than ``max_age_s`` (left by a studio that was killed) are removed
-when the studio opens, and each job's folder when the studio closes.
+when the studio opens; each job's folder, and every upload and copy Gradio made in
+``uploads/`` since the studio opened, when it closes.
 
 Recordings uploaded for training are kept, not cached: they go to
 ``<ddspkit home>/recordings/<instrument>``, so that a training can be resumed later.
@@ -36,12 +37,14 @@ class Workspace:
         self.results = self.root / "results"
         self.max_age_s = max_age_s
         self._created: list[Path] = []
+        self._uploads_before: set[str] = set()
 
     def open(self) -> Workspace:
         """Create the folders and remove what an earlier studio left behind."""
         for folder in (self.uploads, self.results):
             folder.mkdir(parents=True, exist_ok=True)
             self.remove_older_than(folder, self.max_age_s)
+        self._uploads_before = {entry.name for entry in self.uploads.iterdir()}
         return self
 
     @staticmethod
@@ -69,15 +72,21 @@ class Workspace:
         return folder
 
     def close(self) -> None:
-        """Remove every job folder this studio made, and the upload folders Gradio emptied
-        (Gradio deletes the files it made when its server stops)."""
+        """Remove every job folder this studio made, and what Gradio put into the upload
+        folder since the studio opened (uploads, and its copies of the files the studio
+        returned: Gradio's own clean-up leaves some), then the folders left empty."""
         for folder in self._created:
             shutil.rmtree(folder, ignore_errors=True)
         self._created.clear()
         if self.uploads.is_dir():
-            for folder in self.uploads.iterdir():
-                if folder.is_dir() and not any(folder.iterdir()):
-                    folder.rmdir()
+            for entry in self.uploads.iterdir():
+                if entry.name in self._uploads_before:
+                    if entry.is_dir() and not entry.is_symlink() and not any(entry.iterdir()):
+                        entry.rmdir()
+                elif entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
 
     def readable(self, message: str) -> str:
         """``message`` with upload paths shortened to the uploaded file's own name: an upload

@@ -227,13 +227,27 @@ def prepare(
         raise UserError(
             f"{folder}: only {summary.usable_minutes * 60:.0f} s of usable audio in "
             f"{len(files)} readable file(s); at least {min_usable_minutes:g} minute(s) are "
-            f"needed ({RECOMMENDED_MINUTES:g}+ recommended)"
+            f"needed ({RECOMMENDED_MINUTES:g}+ recommended){skipped_text(folder, skipped)}"
         )
     try:
         statistics = compute_statistics([f.features for f in files])
     except ValueError as exc:
         raise UserError(f"{folder}: {exc}") from None
     return PreparedDataset(files, summary, statistics)
+
+
+def skipped_text(folder: Path, skipped: list[str], most: int = 5) -> str:
+    """'; skipped 2 file(s): a.wav (cannot read audio ...), ...' for an error line ('' if none):
+    which files were left out of ``folder`` and why, paths relative to it."""
+    if not skipped:
+        return ""
+    prefix = f"{folder}/"
+    shown = []
+    for line in skipped[:most]:
+        where, _, why = (line[len(prefix):] if line.startswith(prefix) else line).partition(": ")
+        shown.append(f"{where} ({why})" if why else where)
+    more = f" and {len(skipped) - most} more" if len(skipped) > most else ""
+    return f"; skipped {len(skipped)} file(s): {', '.join(shown)}{more}"
 
 
 def summary_rows(data: PreparedDataset) -> list[tuple[str, str]]:

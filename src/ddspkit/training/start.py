@@ -6,6 +6,9 @@ one reaches a given held-out quality in a fraction of the steps that random weig
 bundled model whose held-out spectral loss on a few of the new data's validation windows is
 lowest, before any training: the one that already sounds most like the data.
 
+The candidates are the bundled models by their bundled files: a user model that has a
+bundled model's name (imported before names were checked) never stands in for it.
+
 A start is asked for as ``"scratch"``, ``"auto"``, a model name (user models first, then
 bundled ones) or a path to a ``.safetensors`` model or a ddspkit ``.tflite`` export (whose
 decoder weights are read back from its constants; the plugin has no room, so the reverb
@@ -23,7 +26,15 @@ from typing import Any
 import torch
 
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import VST_SUFFIX, list_models, load_model, resolve_model, weights_digest
+from ddspkit.io.modelfile import (
+    VST_SUFFIX,
+    ModelInfo,
+    bundled_dir,
+    bundled_models,
+    load_model,
+    resolve_model,
+    weights_digest,
+)
 from ddspkit.model import Instrument
 
 SCRATCH = "scratch"
@@ -35,6 +46,8 @@ AUTO_WINDOWS = 8  # validation windows (4 s each) every candidate is scored on
 
 # Scores an instrument (lower is better): the held-out spectral loss of the data at hand.
 Scorer = Callable[[Instrument], float]
+# Told which candidate is being scored: (model name, 1-based index, number of candidates).
+OnCandidate = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -91,9 +104,11 @@ def same_start(requested: str, recorded: StartPoint) -> bool:
         recorded.model is not None and asked == recorded.model.lower())
 
 
-def _weights_of(name_or_path: str) -> tuple[str, str, dict[str, torch.Tensor]]:
+def _weights_of(name_or_path: str | Path) -> tuple[str, str, dict[str, torch.Tensor]]:
     """(model name, file label, float32 state dict) of a model to start from."""
     path, source = resolve_model(name_or_path)
+    if path.parent.resolve() == bundled_dir().resolve():
+        source = "bundled"
     label = path.stem if source == "bundled" else str(path)
     if path.suffix.lower() == VST_SUFFIX:
         from ddspkit.config import ModelConfig
@@ -111,12 +126,12 @@ def _weights_of(name_or_path: str) -> tuple[str, str, dict[str, torch.Tensor]]:
                                      for k, v in loaded.instrument.state_dict().items()}
 
 
-def bundled_names(exclude: Iterable[str] = ()) -> list[str]:
-    """Names of the bundled models that ``auto`` chooses among, less ``exclude`` and the
-    models fine-tuned from one of them (directly or further back), which carry its weights."""
-    bundled = {info.name.lower(): info for info in list_models()
-               if info.source == "bundled" and info.path is not None
-               and info.path.suffix != VST_SUFFIX}
+def bundled_candidates(exclude: Iterable[str] = ()) -> list[ModelInfo]:
+    """The bundled models ``auto`` chooses among (by their bundled files), less ``exclude``
+    and the models fine-tuned from one of them (directly or further back), which carry its
+    weights."""
+    bundled = {info.name.lower(): info for info in bundled_models()
+               if info.path is not None and info.path.suffix != VST_SUFFIX}
     skip = {name.lower() for name in exclude}
 
     def descends_from_skipped(name: str) -> bool:
@@ -128,41 +143,56 @@ def bundled_names(exclude: Iterable[str] = ()) -> list[str]:
             name = str((bundled[name].provenance.get("start") or {}).get("model") or "").lower()
         return name in skip
 
-    return [info.name for key, info in bundled.items() if not descends_from_skipped(key)]
+    return [info for key, info in bundled.items() if not descends_from_skipped(key)]
 
 
-def nearest_bundled(score: Scorer, device: torch.device, exclude: Iterable[str] = ()
-                    ) -> tuple[str, dict[str, float | None]]:
-    """The bundled model that scores lowest on the data, and every candidate's score."""
+def bundled_names(exclude: Iterable[str] = ()) -> list[str]:
+    """Names of the bundled models that ``auto`` chooses among (see :func:`bundled_candidates`)."""
+    return [info.name for info in bundled_candidates(exclude)]
+
+
+def nearest_bundled(score: Scorer, device: torch.device, exclude: Iterable[str] = (),
+                    on_candidate: OnCandidate | None = None
+                    ) -> tuple[ModelInfo, dict[str, float | None]]:
+    """The bundled model that scores lowest on the data, and every candidate's score.
+
+    Each candidate is loaded from its bundled file, never by name. ``on_candidate`` is told
+    which one is being scored (a front end's progress)."""
     losses: dict[str, float | None] = {}  # None: not finite (the data holds NaN)
-    for name in bundled_names(exclude):
-        loaded = load_model(name, device)
+    candidates = bundled_candidates(exclude)
+    by_name = {info.name: info for info in candidates}
+    for i, info in enumerate(candidates):
+        if on_candidate is not None:
+            on_candidate(info.name, i + 1, len(candidates))
+        loaded = load_model(info.path, device)
         loss = float(score(loaded.instrument))
-        losses[name] = round(loss, 4) if math.isfinite(loss) else None
+        losses[info.name] = round(loss, 4) if math.isfinite(loss) else None
     scored = {name: loss for name, loss in losses.items() if loss is not None}
     if not scored:
         raise UserError("--from auto: no bundled model could be scored on this data; use "
                         "--from scratch or --from a model's name")
-    return min(scored, key=scored.get), losses
+    return by_name[min(scored, key=scored.get)], losses
 
 
 def resolve_start(requested: str, score: Scorer | None, device: torch.device,
-                  exclude: Iterable[str] = ()) -> StartPoint:
+                  exclude: Iterable[str] = (), on_candidate: OnCandidate | None = None) -> StartPoint:
     """Turn a request into a :class:`StartPoint` with its weights (None from scratch).
 
     ``score`` rates a candidate for ``auto`` (required then); ``exclude`` names bundled
-    models ``auto`` must not pick (a benchmark leaving out the data's own instrument).
+    models ``auto`` must not pick (a benchmark leaving out the data's own instrument);
+    ``on_candidate`` is told which candidate ``auto`` scores.
     Raises UserError for an unknown model or a file whose weights cannot be read.
     """
     keyword = requested.strip().lower()
     if keyword in (SCRATCH, "none", "random"):
         return StartPoint(SCRATCH)
     chosen_by = candidates = None
-    name_or_path = requested
+    name_or_path: str | Path = requested
     if keyword == AUTO:
         if score is None:
             raise ValueError("auto needs a scorer")
-        name_or_path, candidates = nearest_bundled(score, device, exclude)
+        nearest, candidates = nearest_bundled(score, device, exclude, on_candidate)
+        name_or_path = nearest.path  # the bundled file itself, whatever the user folder holds
         chosen_by = (f"auto: the lowest held-out spectral loss on up to {AUTO_WINDOWS} windows "
                      f"of this data among {len(candidates)} bundled models")
     model, file, state = _weights_of(name_or_path)

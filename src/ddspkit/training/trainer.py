@@ -31,7 +31,14 @@ from ddspkit.audio import atomic_write, remove_stale_temporaries
 from ddspkit.config import SAMPLE_RATE_HZ, ModelConfig
 from ddspkit.dsp.losses import multiscale_spectral_loss
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import ModelInfo, save_model, user_model_path
+from ddspkit.io.modelfile import (
+    VST_SUFFIX,
+    ModelInfo,
+    bundled_model,
+    save_model,
+    user_model_files,
+    user_model_path,
+)
 from ddspkit.model import Instrument
 from ddspkit.training.data import FEATURES_VERSION, Examples, PreparedDataset, batch, cut_examples
 from ddspkit.training.start import AUTO_WINDOWS, DEFAULT_START, StartPoint, resolve_start, same_start
@@ -258,6 +265,7 @@ def train(
     start_from: str | None = None,
     start_exclude: tuple[str, ...] = (),
     on_start: Callable[[StartPoint], None] | None = None,
+    on_candidate: Callable[[str, int, int], None] | None = None,
 ) -> TrainResult:
     """Train (or resume training) an instrument on prepared data; write its model file.
 
@@ -279,6 +287,7 @@ def train(
         start_exclude: bundled models "auto" must not pick.
         on_start: called with the run's :class:`StartPoint` and :class:`Recipe` once known
             (before any step).
+        on_candidate: told which bundled model "auto" scores, as (name, index from 1, count).
     Raises:
         TrainingInterrupted: on Ctrl-C, SIGTERM or ``should_stop``, after saving the
             checkpoint and the model.
@@ -298,19 +307,39 @@ def train(
     dist = Distributed.from_env()
     device = _training_device(device, dist)
     run_dir = run_dir or paths.runs_dir() / name
-    model_path = model_path or user_model_path(name)
+    if model_path is None:
+        check_training_name(name, run_dir, restart)
+        model_path = user_model_path(name)
     trainer = _Trainer(data, name, chosen(DEFAULT_RECIPE), device, seed, run_dir, model_path,
                        source, dist)
     trainer.on_checkpoint = on_checkpoint
     trainer.prepare_run_folder(restart)
     # A resume keeps the run's own recipe unless one is asked for (which must be the same).
     if not trainer.resume_if_saved(start_from, None if asked else chosen):
-        trainer.start_at(start_from or DEFAULT_START, start_exclude)
+        trainer.start_at(start_from or DEFAULT_START, start_exclude, on_candidate)
         if asked is None and trainer.start.model is not None:
             trainer.use_recipe(chosen(FINETUNE_RECIPE))
     if on_start is not None and trainer.dist.is_main:
         on_start(trainer.start, trainer.recipe)
     return trainer.run(on_step, on_message or (lambda message: None), should_stop)
+
+
+def check_training_name(name: str, run_dir: Path, restart: bool) -> None:
+    """Refuse to train ``name`` into the user's models where it would shadow or replace a
+    model unasked: a bundled model's name, a model imported under it, or a model of that
+    name that no saved run continues (unless ``restart``: replacing it is asked for)."""
+    if bundled_model(name) is not None:
+        raise UserError(f"'{name}' is a bundled model's name: choose another (your models "
+                        "cannot take a bundled model's name)")
+    files = user_model_files(name)
+    imported = [f for f in files if f.suffix == VST_SUFFIX and not f.with_suffix(".safetensors").exists()]
+    if imported:
+        raise UserError(f"'{name}': you imported a model of this name ({imported[0]}); choose "
+                        "another name, or rename or delete that model first")
+    if files and not restart and not (run_dir / "checkpoint.pt").exists():
+        raise UserError(f"'{name}': you already have a model of this name ({files[0]}) and no "
+                        "saved training continues it; choose another name, or start over "
+                        "(--restart) to replace it")
 
 
 def _training_device(device: str | torch.device | None, dist: Distributed) -> torch.device:
@@ -373,7 +402,8 @@ class _Trainer:
         if self.dist.enabled:
             torch.distributed.barrier()
 
-    def start_at(self, requested: str, exclude: tuple[str, ...] = ()) -> None:
+    def start_at(self, requested: str, exclude: tuple[str, ...] = (),
+                 on_candidate: Callable[[str, int, int], None] | None = None) -> None:
         """A new run: load the starting weights (none from scratch) and record the start."""
         few = self.val_examples if len(self.val_examples) else self.train_examples
         pick = np.unique(np.linspace(0, len(few) - 1, min(AUTO_WINDOWS, len(few))).astype(int))
@@ -382,7 +412,7 @@ class _Trainer:
         def score(instrument: Instrument) -> float:
             return validation_loss(instrument, self.data, windows, self.device)
 
-        self.start = resolve_start(requested, score, self.device, exclude)
+        self.start = resolve_start(requested, score, self.device, exclude, on_candidate)
         if self.start.state is not None:
             self.instrument.load_state_dict(self.start.state)
             self.start.state = None  # the weights live in the instrument now
