@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ddspkit.io.modelfile import list_models, load_model
+from ddspkit.io.models import list_models, load_model
 from ddspkit.render.evaluate import evaluate, scores_table
 
 ROOT = Path(__file__).resolve().parents[1]

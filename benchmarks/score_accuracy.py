@@ -32,7 +32,7 @@ from rich.console import Console
 from ddspkit.analysis.features import extract_features
 from ddspkit.api import load_model
 from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.io.modelfile import list_models
+from ddspkit.io.models import list_models
 from ddspkit.midi import parts, read_midi
 from ddspkit.render.evaluate import ScoreFit, attack_times_s, pitch_change_times_s, score_fit
 from ddspkit.render.soundfont import render_midi

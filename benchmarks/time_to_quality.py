@@ -34,7 +34,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ddspkit.io.modelfile import load_model, save_model
+from ddspkit.io.modelfile import save_model
+from ddspkit.io.models import load_model
 from ddspkit.render.evaluate import spectral_distance
 from ddspkit.terminal import table
 from ddspkit.training.data import prepare

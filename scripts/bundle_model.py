@@ -16,7 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ddspkit.io.modelfile import load_model, save_model
+from ddspkit.io.modelfile import save_model
+from ddspkit.io.models import load_model
 from ddspkit.training.trainer import DEFAULT_RECIPE, FINETUNE_RECIPE, RECIPES
 
 ROOT = Path(__file__).resolve().parents[1]

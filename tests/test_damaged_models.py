@@ -21,7 +21,8 @@ from ddspkit.errors import UserError
 from ddspkit.io.ddsp_vst.check import check_vst
 from ddspkit.io.ddsp_vst.graph import export_tflite_bytes
 from ddspkit.io.ddsp_vst.plugin import export_vst
-from ddspkit.io.modelfile import load_model, save_model
+from ddspkit.io.modelfile import save_model
+from ddspkit.io.models import load_model
 from ddspkit.render.signals import sung_phrase
 from test_cli import assert_one_line_error, ddspkit
 

@@ -11,7 +11,7 @@ import ddspkit
 from conftest import ZOO
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import load_model
+from ddspkit.io.models import load_model
 from ddspkit.render.soundfont import render_notes
 from ddspkit.training.data import prepare
 from ddspkit.training.start import resolve_start

@@ -93,7 +93,8 @@ def test_plot_titles_keep_dollars_and_brackets(tmp_path):
 
 
 def test_models_table_keeps_bracketed_model_names(tmp_path, isolated_home):
-    from ddspkit.io.modelfile import load_model, save_model, user_model_path
+    from ddspkit.io.modelfile import save_model
+    from ddspkit.io.models import load_model, user_model_path
 
     cello = load_model("Cello")
     cello.info.name = "Cello [take 2]"

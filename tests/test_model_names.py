@@ -12,15 +12,14 @@ import torch
 
 from ddspkit import paths
 from ddspkit.errors import UserError
-from ddspkit.io.ddsp_vst.plugin import import_vst
-from ddspkit.io.modelfile import (
+from ddspkit.io.modelfile import read_info, save_model
+from ddspkit.io.models import (
     bundled_model,
     delete_user_model,
+    import_vst,
     list_models,
     load_model,
-    read_info,
     rename_user_model,
-    save_model,
     user_model_path,
 )
 from ddspkit.training.start import resolve_start

@@ -13,14 +13,8 @@ from conftest import ZOO
 from ddspkit import paths
 from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import (
-    ModelInfo,
-    list_models,
-    load_model,
-    read_info,
-    save_model,
-    user_model_path,
-)
+from ddspkit.io.modelfile import ModelInfo, read_info, save_model
+from ddspkit.io.models import list_models, load_model, user_model_path
 from ddspkit.model import Instrument
 
 
@@ -113,7 +107,7 @@ def test_mismatched_weights_are_a_user_error(tmp_path):
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_bundled_model_records_how_to_rebuild_it(name):
     """Provenance: real-sample data anyone can regenerate, split by piece, and the command."""
-    from ddspkit.io.modelfile import load_model
+    from ddspkit.io.models import load_model
 
     provenance = load_model(name).info.provenance
     data = provenance["data"]["recipe"]

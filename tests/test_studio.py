@@ -388,7 +388,7 @@ def test_morph_warns_about_nan_samples_and_tells_the_loudness_auto_adjust_applie
 
 
 def test_play_warns_about_notes_outside_the_instruments_range():
-    from ddspkit.io.modelfile import load_model
+    from ddspkit.io.models import load_model
     from ddspkit.midi import Note
     from ddspkit.studio.play import range_warnings
 

@@ -265,7 +265,8 @@ def test_start_and_resume_with_every_field_at_its_default_train(page, studio, ch
     from pathlib import Path
 
     from ddspkit import paths
-    from ddspkit.io.modelfile import bundled_model, read_info, user_model_path
+    from ddspkit.io.modelfile import read_info
+    from ddspkit.io.models import bundled_model, user_model_path
     from studio_support import start_studio
 
     paths.models_dir().mkdir(parents=True, exist_ok=True)

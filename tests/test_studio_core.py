@@ -9,7 +9,7 @@ import pytest
 import ddspkit
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import check_name
+from ddspkit.io.models import check_name
 from ddspkit.training.data import FILE_COLUMNS, file_rows, summary_rows
 from ddspkit.training.trainer import read_history, train
 

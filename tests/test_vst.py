@@ -20,7 +20,7 @@ from ddspkit.io.ddsp_vst.graph import export_tflite_bytes
 from ddspkit.io.ddsp_vst.metadata import append_metadata_zip
 from ddspkit.io.ddsp_vst.plugin import export_times_in
 from ddspkit.io.ddsp_vst.runtime import TFLiteDecoder
-from ddspkit.io.modelfile import load_model
+from ddspkit.io.models import load_model
 from ddspkit.io.steps import export_step_model, reference_outputs, run_steps
 from ddspkit.io.tflite.writer import Op, TFLiteGraph
 

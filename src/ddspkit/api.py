@@ -16,8 +16,9 @@ import torch
 
 from ddspkit.audio import load_audio, write_audio
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import LoadedModel, ModelInfo, list_models
-from ddspkit.io.modelfile import load_model as _load_model
+from ddspkit.io.modelfile import LoadedModel, ModelInfo
+from ddspkit.io.models import list_models
+from ddspkit.io.models import load_model as _load_model
 from ddspkit.render.transfer import TransferResult, transfer
 from ddspkit.training.data import PreparedDataset, prepare
 from ddspkit.training.trainer import Recipe, default_device

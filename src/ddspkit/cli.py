@@ -107,7 +107,7 @@ def train_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ddspkit import paths
-    from ddspkit.io.modelfile import check_name
+    from ddspkit.io.models import check_name
     from ddspkit.training.trainer import Distributed, TrainingInterrupted, default_device, get_recipe, train
 
     if not Distributed.from_env().is_main:  # under torchrun, one process speaks
@@ -260,7 +260,7 @@ def models_cmd(context: typer.Context):
     if context.invoked_subcommand is not None:
         return
     from ddspkit import paths
-    from ddspkit.io.modelfile import list_models, pitch_range, trained_summary
+    from ddspkit.io.models import list_models, pitch_range, trained_summary
 
     table = terminal.table("name", "source", "range played", "trained", "file")
     for info in list_models():
@@ -275,7 +275,7 @@ def models_cmd(context: typer.Context):
 def models_rename_cmd(old: str = typer.Argument(..., help="The name of one of your models."),
                       new: str = typer.Argument(..., help="Its new name.")):
     """Rename one of your models (its training run and kept recordings follow it)."""
-    from ddspkit.io.modelfile import rename_user_model
+    from ddspkit.io.models import rename_user_model
 
     for path in rename_user_model(old, new):
         out.print(f"renamed '{old}' to '{new}': {path}")
@@ -285,7 +285,7 @@ def models_rename_cmd(old: str = typer.Argument(..., help="The name of one of yo
 @user_errors
 def models_delete_cmd(name: str = typer.Argument(..., help="The name of one of your models.")):
     """Delete one of your models (bundled models cannot be deleted)."""
-    from ddspkit.io.modelfile import delete_user_model
+    from ddspkit.io.models import delete_user_model
 
     for path in delete_user_model(name):
         out.print(f"deleted {path}")
@@ -406,7 +406,7 @@ def evaluate_cmd(
     compare: list[str] = typer.Option(None, help="Other models to score on the same audio."),
 ):
     """Resynthesis quality on held-out audio, against a plain harmonic baseline."""
-    from ddspkit.io.modelfile import load_model
+    from ddspkit.io.models import load_model
     from ddspkit.render.evaluate import scores_table
 
     if not heldout.is_dir():
@@ -429,7 +429,7 @@ def export_cmd(
     """Export a model for the DDSP-VST plugin (validated), or as ONNX or TorchScript."""
     from ddspkit.io import steps as export
     from ddspkit.io.ddsp_vst.plugin import export_vst, plugin_models_dir
-    from ddspkit.io.modelfile import load_model
+    from ddspkit.io.models import load_model
 
     loaded = load_model(model, "cpu")
     name = loaded.info.name
@@ -490,7 +490,7 @@ def import_cmd(
     overwrite: bool = typer.Option(False, help="Replace your model of the same name."),
 ):
     """Add an existing DDSP-VST model to your models, for transfer and rendering."""
-    from ddspkit.io.ddsp_vst.plugin import import_vst
+    from ddspkit.io.models import import_vst
 
     target, info = import_vst(file, name, replace=overwrite)
     stats = info.provenance["statistics"]

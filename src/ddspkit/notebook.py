@@ -83,7 +83,7 @@ def setup(name: str, data_folder: str | Path, work_folder: str | Path | None = N
     taken in the home folder, and the work folder defaults to ddspkit's usual home (where the
     ``ddspkit`` command finds models). Raises UserError for a bad name or a missing data folder.
     """
-    from ddspkit.io.modelfile import check_name
+    from ddspkit.io.models import check_name
 
     name = check_name(name, "MODEL_NAME")
     colab = in_colab()

@@ -8,8 +8,8 @@ from pathlib import Path
 import gradio as gr
 
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import (
-    ModelInfo,
+from ddspkit.io.modelfile import ModelInfo
+from ddspkit.io.models import (
     check_name,
     delete_user_model,
     list_models,
@@ -54,7 +54,7 @@ REPLACE_LABEL = "replace my model of this name"
 def import_model(job: Job, upload: str | None, name_text: str | None, replace: bool = False) -> JobResult:
     """Check an uploaded .tflite (running it in a child process) and add it to your models,
     under a name that is no bundled model's, nor one of yours unless ``replace``."""
-    from ddspkit.io.ddsp_vst.plugin import import_vst
+    from ddspkit.io.models import import_vst
 
     if not upload:
         raise UserError("no .tflite file: upload one first")
@@ -105,7 +105,7 @@ def export_model(job: Job, studio: Studio, key: str | None, format_label: str, i
     """Export the chosen model (validated) for download, or into the plugin's model folder."""
     from ddspkit.io import steps as export
     from ddspkit.io.ddsp_vst.plugin import export_vst, plugin_models_dir
-    from ddspkit.io.modelfile import load_model
+    from ddspkit.io.models import load_model
 
     fmt = FORMATS.get(format_label)
     if fmt is None:

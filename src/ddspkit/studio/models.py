@@ -1,7 +1,7 @@
 """The instrument lists of every tab: bundled, trained and imported models, read afresh.
 
 A choice's value is a key (``<source>:<file name>``), never a path: the page can only pick
-among the models :func:`ddspkit.io.modelfile.list_models` finds, and a user model that has
+among the models :func:`ddspkit.io.models.list_models` finds, and a user model that has
 the name of a bundled one stays distinct from it.
 """
 
@@ -15,7 +15,8 @@ import gradio as gr
 
 from ddspkit.api import Model, load_model
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import ModelInfo, list_models
+from ddspkit.io.modelfile import ModelInfo
+from ddspkit.io.models import list_models
 
 DEFAULT_INSTRUMENT = "Cello"
 _loaded: OrderedDict[tuple[str, int], Model] = OrderedDict()

@@ -94,7 +94,7 @@ def range_warnings(notes, info) -> list[str]:
     if info.statistics is None or not notes:
         return []
     from ddspkit.analysis.statistics import played_range_midi
-    from ddspkit.io.modelfile import pitch_range
+    from ddspkit.io.models import pitch_range
 
     low, high = played_range_midi(info.statistics)
     below = sum(n.pitch < round(low) for n in notes)

@@ -8,7 +8,7 @@ import gradio as gr
 
 from ddspkit import paths
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import check_name
+from ddspkit.io.models import check_name
 from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
 from ddspkit.studio.training_session import Snapshot, TrainingSession, data_folder

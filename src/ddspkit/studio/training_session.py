@@ -20,7 +20,8 @@ from ddspkit import paths
 from ddspkit.audio import AUDIO_EXTENSIONS, write_audio
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import check_name, read_info, user_model_path
+from ddspkit.io.modelfile import read_info
+from ddspkit.io.models import check_name, user_model_path
 from ddspkit.studio.jobs import Finished, Job
 from ddspkit.studio.workspace import recordings_dir, safe_stem
 from ddspkit.training.data import PreparedDataset, find_audio_files, prepare

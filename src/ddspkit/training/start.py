@@ -26,15 +26,8 @@ from typing import Any
 import torch
 
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import (
-    VST_SUFFIX,
-    ModelInfo,
-    bundled_dir,
-    bundled_models,
-    load_model,
-    resolve_model,
-    weights_digest,
-)
+from ddspkit.io.modelfile import ModelInfo, weights_digest
+from ddspkit.io.models import VST_SUFFIX, bundled_dir, bundled_models, load_model, resolve_model
 from ddspkit.model import Instrument
 
 SCRATCH = "scratch"

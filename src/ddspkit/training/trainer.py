@@ -31,14 +31,8 @@ from ddspkit.audio import atomic_write, remove_stale_temporaries
 from ddspkit.config import SAMPLE_RATE_HZ, ModelConfig
 from ddspkit.dsp.losses import multiscale_spectral_loss
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import (
-    VST_SUFFIX,
-    ModelInfo,
-    bundled_model,
-    save_model,
-    user_model_files,
-    user_model_path,
-)
+from ddspkit.io.modelfile import ModelInfo, save_model
+from ddspkit.io.models import VST_SUFFIX, bundled_model, user_model_files, user_model_path
 from ddspkit.model import Instrument
 from ddspkit.training.data import FEATURES_VERSION, Examples, PreparedDataset, batch, cut_examples
 from ddspkit.training.start import AUTO_WINDOWS, DEFAULT_START, StartPoint, resolve_start, same_start

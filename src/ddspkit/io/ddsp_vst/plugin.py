@@ -11,8 +11,7 @@ from ddspkit.errors import UserError
 from ddspkit.io.ddsp_vst.check import CheckReport, check_vst
 from ddspkit.io.ddsp_vst.graph import export_tflite_bytes
 from ddspkit.io.ddsp_vst.metadata import read_vst_metadata
-from ddspkit.io.ddsp_vst.runtime import read_vst_info
-from ddspkit.io.modelfile import LoadedModel, ModelInfo
+from ddspkit.io.modelfile import LoadedModel
 
 
 def plugin_models_dir() -> Path:
@@ -35,29 +34,6 @@ def export_times_in(folder: Path, skip: Path | None = None) -> dict[str, str]:
             if stamp:
                 times[other.name] = stamp
     return times
-
-
-def import_vst(file: Path, name: str | None = None, replace: bool = False,
-               how_to_replace: str = "--overwrite") -> tuple[Path, ModelInfo]:
-    """Check a ``.tflite`` (running it in a child process) and copy it into the user's models
-    as ``<name or file stem>.tflite``. The name must not be a bundled model's, nor one of the
-    user's models unless ``replace`` (whose files are then removed: the import takes the name).
-    Returns (the copy's path, its info). Raises UserError."""
-    from ddspkit import paths
-    from ddspkit.io.modelfile import check_new_model_name, user_model_files
-
-    file = Path(file)
-    if not file.is_file():
-        raise UserError(f"{file}: no such file")
-    name = check_new_model_name(name or file.stem, replace, how_to_replace=how_to_replace,
-                                typed=name is not None)
-    info = read_vst_info(file, run=True)
-    target = paths.models_dir() / f"{name}.tflite"
-    replaced = [p for p in user_model_files(name) if p != target]
-    atomic_write(target, lambda tmp: tmp.write_bytes(file.read_bytes()))
-    for old in replaced:  # the import takes the name: a model of it would hide or shadow it
-        old.unlink(missing_ok=True)
-    return target, info
 
 
 def export_vst(loaded: LoadedModel, output: Path) -> tuple[Path, CheckReport]:
