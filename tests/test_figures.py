@@ -37,8 +37,8 @@ def test_the_transfer_and_polyphonic_figures_draw_any_signal(kind, tmp_path):
 
 @pytest.mark.parametrize("kind", list(SIGNALS))
 def test_the_rendering_and_comparison_figures_draw_any_signal(kind, tmp_path):
-    from ddspkit.midi import RenderResult
     from ddspkit.render.compare import _monophonic_figure, _polyphonic_figure
+    from ddspkit.render.midi import RenderResult
     from ddspkit.render.plot import plot_render
 
     audio = SIGNALS[kind]

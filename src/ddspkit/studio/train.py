@@ -13,8 +13,8 @@ from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
 from ddspkit.studio.training_session import Snapshot, TrainingSession, data_folder
 from ddspkit.studio.ui import JobResult, note, page_errors, status, stream_job
-from ddspkit.training import RECIPES
 from ddspkit.training.data import FILE_COLUMNS, PreparedDataset, file_rows, prepare, summary_rows
+from ddspkit.training.trainer import RECIPES
 
 CHECKING = "checking the data"
 AUTO_RECIPE = "auto"  # the trainer's choice: 'finetune' from a bundled model, else 'fast'
