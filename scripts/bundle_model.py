@@ -3,7 +3,7 @@
     python scripts/bundle_model.py build/zoo/models/Cello.safetensors
 
 Half precision halves the wheel size; loading casts back to float32 (the difference is
-below -40 dB of the output, see tests/test_modelfile.py). The file's provenance gains the
+below -40 dB of the output, see tests/io/test_modelfile.py). The file's provenance gains the
 training data's recipe (from the ``manifest.json`` that scripts/make_instrument_data.py
 wrote beside the training folder: soundfont, program, seed, every piece of each split) and
 the command that rebuilds the model (with the model it was fine-tuned from, if any).

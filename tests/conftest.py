@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
 
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.render.signals import sung_phrase
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"  # small files made once (see its README)
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
+from conftest import FIXTURES
 from ddspkit.errors import UserError
 from ddspkit.studio.context import StudioSettings, host_warning
 from ddspkit.studio.jobs import Finished, JobRunner, Progress, Waiting
@@ -405,7 +406,7 @@ def test_the_instruments_tab_refuses_name_clashes_and_replaces_only_when_asked(s
     from ddspkit.studio.jobs import Job
     from ddspkit.studio.models import choices
 
-    tflite = str(Path(__file__).parent / "fixtures" / "CelloNotebook.tflite")
+    tflite = str(FIXTURES / "CelloNotebook.tflite")
     with pytest.raises(UserError, match="a bundled model has this name"):
         import_model(Job("import"), tflite, "Cello")
     first = import_model(Job("import"), tflite, "Mine")

@@ -7,13 +7,13 @@ import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import ddspkit
+from conftest import FIXTURES
 from ddspkit.io.ddsp_vst.check import check_vst
 from ddspkit.io.ddsp_vst.contract import OUTPUTS
 from ddspkit.io.ddsp_vst.graph import export_tflite_bytes
@@ -201,7 +201,7 @@ def test_tflite_decoder_rejects_batches(exported):
         decoder(torch.zeros(2, 3), torch.zeros(2, 3))
 
 
-NOTEBOOK_FIXTURE = Path(__file__).parent / "fixtures" / "CelloNotebook.tflite"
+NOTEBOOK_FIXTURE = FIXTURES / "CelloNotebook.tflite"
 
 
 def test_notebook_style_tflite_imports_and_renders_like_the_original():

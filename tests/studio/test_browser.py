@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import PHRASE, cents
+from conftest import FIXTURES, PHRASE, cents
 from ddspkit.analysis.features import extract_features
 from ddspkit.audio import resample
 from ddspkit.config import FRAME_RATE_HZ, SAMPLE_RATE_HZ
@@ -262,7 +262,6 @@ def test_start_and_resume_with_every_field_at_its_default_train(page, studio, ch
     checked) sits in the user's folder: it must not take part in choosing the start, and the
     page deletes it."""
     import shutil
-    from pathlib import Path
 
     from ddspkit import paths
     from ddspkit.io.modelfile import read_info
@@ -270,7 +269,7 @@ def test_start_and_resume_with_every_field_at_its_default_train(page, studio, ch
     from studio_support import start_studio
 
     paths.models_dir().mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(__file__).parent / "fixtures" / "CelloNotebook.tflite",
+    shutil.copyfile(FIXTURES / "CelloNotebook.tflite",
                     paths.models_dir() / "Cello.tflite")
     page.get_by_role("tab", name="Train").click()
     steps = page.locator("#train_steps textarea, #train_steps input")

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from test_cli import assert_one_line_error, ddspkit
 
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.errors import UserError
@@ -24,7 +25,6 @@ from ddspkit.io.ddsp_vst.plugin import export_vst
 from ddspkit.io.modelfile import save_model
 from ddspkit.io.models import load_model
 from ddspkit.render.signals import sung_phrase
-from test_cli import assert_one_line_error, ddspkit
 
 
 def flip_bytes(data: bytes, first: int, last: int, count: int, seed: int) -> bytes:

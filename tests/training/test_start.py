@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ddspkit
-from conftest import ZOO
+from conftest import FIXTURES, ZOO
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.errors import UserError
 from ddspkit.io.models import load_model
@@ -87,9 +87,8 @@ def test_start_from_a_ddspkit_tflite_reads_its_decoder_back(tmp_path):
 
 
 def test_start_from_a_tflite_without_readable_weights_is_a_clear_error():
-    from pathlib import Path
 
-    notebook = Path(__file__).parent / "fixtures" / "CelloNotebook.tflite"
+    notebook = FIXTURES / "CelloNotebook.tflite"
     with pytest.raises(UserError, match="cannot be read back"):
         resolve_start(str(notebook), None, torch.device("cpu"))
 

@@ -26,6 +26,7 @@ import pytest
 import torch
 
 import ddspkit
+from conftest import REPO
 from ddspkit import notebook, paths
 from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES
 from ddspkit.errors import UserError
@@ -33,7 +34,6 @@ from ddspkit.io.ddsp_vst.plugin import zip_for_plugin
 from ddspkit.training.data import cut_examples, held_out_phrase
 from ddspkit.training.trainer import RECIPES, read_history
 
-REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "notebooks" / "train_vst.ipynb"
 PARAMETERS = {"MODEL_NAME", "DATA_FOLDER", "WORK_FOLDER", "RECIPE", "STEPS"}
 

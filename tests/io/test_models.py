@@ -5,11 +5,12 @@ be renamed and deleted (library and command line)."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
+from test_cli import assert_one_line_error, ddspkit
 
+from conftest import FIXTURES
 from ddspkit import paths
 from ddspkit.errors import UserError
 from ddspkit.io.modelfile import read_info, save_model
@@ -24,9 +25,8 @@ from ddspkit.io.models import (
 )
 from ddspkit.training.start import resolve_start
 from ddspkit.training.trainer import train
-from test_cli import assert_one_line_error, ddspkit
 
-NOTEBOOK_TFLITE = Path(__file__).parent / "fixtures" / "CelloNotebook.tflite"
+NOTEBOOK_TFLITE = FIXTURES / "CelloNotebook.tflite"
 
 
 def same_weights(instrument, reference) -> bool:

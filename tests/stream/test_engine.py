@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import ddspkit
-from conftest import PHRASE, cents
+from conftest import FIXTURES, PHRASE, cents
 from ddspkit.analysis.features import extract_features
 from ddspkit.audio import resample
 from ddspkit.render.signals import sung_phrase
@@ -356,9 +356,8 @@ def test_stream_command_errors_are_one_line(tmp_path):
 
 
 def test_a_ddsp_vst_tflite_model_streams_as_it_renders(tmp_path):
-    from pathlib import Path
 
-    tflite = ddspkit.load_model(Path(__file__).parent / "fixtures" / "CelloNotebook.tflite", "cpu")
+    tflite = ddspkit.load_model(FIXTURES / "CelloNotebook.tflite", "cpu")
     pm = pretty_midi.PrettyMIDI()
     part = pretty_midi.Instrument(42)
     part.notes = [pretty_midi.Note(velocity=80, pitch=p, start=0.1 + 0.3 * i, end=0.9 + 0.3 * i)

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import mido
 import numpy as np
 import pytest
+from test_cli import assert_one_line_error
 
 import ddspkit
 from ddspkit.audio import resample
@@ -30,7 +31,6 @@ from ddspkit.stream.live import (
     slack_in_blocks,
     warm_up,
 )
-from test_cli import assert_one_line_error
 
 RATE = 48000
 BLOCK = 256

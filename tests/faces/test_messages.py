@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
-from ddspkit.config import SAMPLE_RATE_HZ
-from ddspkit.render.signals import sung_phrase
 from test_cli import assert_one_line_error, ddspkit
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from conftest import FIXTURES
+from ddspkit.config import SAMPLE_RATE_HZ
+from ddspkit.render.signals import sung_phrase
 
 
 def ddspkit_without(modules: list[str], *args: str) -> subprocess.CompletedProcess:
