@@ -32,10 +32,12 @@ from rich.console import Console
 from rich.table import Table
 
 import ddspkit
+from ddspkit.analysis.onsets import OnsetLags, onset_lags
 from ddspkit.audio import resample
-from ddspkit.render.signals import sung_phrase
+from ddspkit.render.signals import isolated_notes_midi, sung_phrase
+from ddspkit.render.soundfont import render_midi as render_soundfont_midi
 from ddspkit.stream import EffectEngine, SynthEngine, use_one_thread
-from ddspkit.stream.files import midi_events
+from ddspkit.stream.files import midi_events, stream_midi_file
 
 BLOCKS = (32, 64, 128, 256, 480, 1024, 4096)
 RATE_HZ = 48000
@@ -122,6 +124,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="audio per configuration")
     parser.add_argument("--model", default="Cello")
     parser.add_argument("--blocks", type=int, nargs="*", default=list(BLOCKS))
+    parser.add_argument("--no-onsets", dest="onsets", action="store_false",
+                        help="skip the note-onset table (effect and synth at 64, 256, 480 samples)")
     args = parser.parse_args()
     use_one_thread()
     model = ddspkit.load_model(args.model, "cpu")
@@ -152,6 +156,47 @@ def main() -> None:
                              wall.sum() / (len(wall) * deadline_s), latency_ms,
                              int((wall > deadline_s).sum()), offline[mode]))
     print_table(rows, args.seconds)
+    if args.onsets:
+        print_onset_table(onset_rows(model, ONSET_BLOCKS), model.name)
+
+
+ONSET_BLOCKS = (64, 256, 480)
+ONSET_NOTES = 32
+BRAVE_LATENCY_MS = 10.0  # "under 10 ms, about 3 ms of jitter" (fcaspe/BRAVE)
+
+
+def onset_rows(model, blocks) -> list[tuple[str, int, OnsetLags, float]]:
+    """Note onsets after silence through both engines at each block size: isolated notes at
+    random sub-block times, and for the effect FluidSynth's dry rendering of them as input."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        midi = Path(tmp) / "notes.mid"
+        starts, ends = isolated_notes_midi(midi, ONSET_NOTES)
+        sampled = render_soundfont_midi(midi, sample_rate_hz=RATE_HZ)
+        for block in blocks:
+            synth = stream_midi_file(midi, model, block_samples=block, sample_rate_hz=RATE_HZ, reverb=False)
+            rows.append(("synth", block, onset_lags(synth.audio, RATE_HZ, starts, ends),
+                         1000 * synth.latency_samples / RATE_HZ))
+            engine = EffectEngine(model, RATE_HZ, reverb=False)
+            n = len(sampled) // block * block
+            out = np.concatenate([engine.process(sampled[i : i + block]) for i in range(0, n, block)])
+            rows.append(("effect", block, onset_lags(out, RATE_HZ, starts, ends, reference=sampled[:n]),
+                         engine.latency_ms))
+    return rows
+
+
+def print_onset_table(rows, model_name: str) -> None:
+    table = Table("mode", "block", "median onset lag", "worst", "jitter (spread)", "declared latency",
+                  "median - declared", "vs DDSP-VST 64 ms", "vs BRAVE <10 ms",
+                  title=f"note onsets after silence, {model_name}, {ONSET_NOTES} notes at random "
+                        f"sub-block times, {RATE_HZ} Hz, dry")
+    for mode, block, lags, declared_ms in sorted(rows, key=lambda r: (r[0], r[1])):
+        table.add_row(mode, str(block), f"{lags.median_ms:.1f} ms", f"{lags.worst_ms:.1f} ms",
+                      f"{lags.spread_ms:.1f} ms", f"{declared_ms:.1f} ms",
+                      f"{lags.median_ms - declared_ms:+.1f} ms",
+                      f"{lags.median_ms / DDSP_VST_LATENCY_MS:.2f}x",
+                      f"{lags.median_ms / BRAVE_LATENCY_MS:.2f}x")
+    Console(highlight=False, width=180).print(table)
 
 
 def print_table(rows, seconds: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,10 @@ from ddspkit.render.signals import sung_phrase
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"  # small files made once (see its README)
+# Test modules share helpers across layers (test_cli's runner, test_transcription's chorale):
+# importable whichever file is run alone.
+sys.path[:0] = [str(folder) for folder in sorted((REPO / "tests").iterdir())
+                if folder.is_dir() and folder.name not in ("fixtures", "__pycache__")]
 
 
 @pytest.fixture(autouse=True)

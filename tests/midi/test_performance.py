@@ -11,7 +11,8 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from ddspkit.midi import Note, Part, PartPerformance, event_order, parts, read_midi
+from ddspkit.midi import Expression, Note, Part, PartPerformance, event_order, parts, read_midi
+from ddspkit.midi.curves import CONTROL_LEAD_FRAMES, SILENCE_DB
 from ddspkit.midi.score import in_performance_order
 
 
@@ -105,16 +106,66 @@ def test_rpn_cents_and_other_rpns_do_not_touch_the_bend_range():
 
 def test_controller_defaults_and_a_live_frame_follow_cc7_and_cc11():
     performance = PartPerformance()
-    assert (performance.volume, performance.expression, performance.bend_range_semitones) == (100, 127, 2.0)
-    from ddspkit.midi import Expression
-
+    defaults = (performance.volume, performance.expression_cc, performance.bend_range_semitones)
+    assert defaults == (100, 127, 2.0)
     performance.apply(0.0, on(69, 127))
-    loud = [p for _, _, p in performance.frame_values(25, None, Expression())][0]
+    voice = performance.voices[0]
+    f0, loud = performance.voice_values(voice, np.array([8000]), 8000, None)
     performance.apply(0.5, cc(11, 40))
-    soft = [p for _, _, p in performance.frame_values(30, None, Expression())][0]
-    assert soft < loud - 6
-    f0 = [f for _, f, _ in performance.frame_values(30, None, Expression())][0]
-    assert f0 == pytest.approx(440.0, rel=1e-6)
+    _, soft = performance.voice_values(voice, np.array([9600]), 9600, None)
+    assert soft[0] < loud[0] - 6
+    assert f0[0] == pytest.approx(440.0, rel=1e-6)
+
+
+def test_a_note_on_a_silent_voice_starts_a_phrase_at_its_own_sample():
+    """The frame grid of a voice starts at the note-on (16 kHz samples), not at the next 20 ms."""
+    played = PartPerformance.play(in_performance_order([(0.1234, on(60)), (0.5, off(60))]), 8)
+    phrase = played.voices[0].phrases[0]
+    assert phrase.start == round(0.1234 * 16000)
+    # it ends on its own grid, after the release (0.25 s) and the decoder's fade-out
+    assert (phrase.end - phrase.start) % 320 == 0
+    assert 0.5 + 0.25 < phrase.end / 16000 < 0.5 + 0.25 + 0.1 + 0.02
+    f0, power = played.phrase_curves(played.voices[0], 0, None)
+    assert len(f0) == CONTROL_LEAD_FRAMES + 1 + (phrase.end - phrase.start) // 320
+    assert power[0] == SILENCE_DB  # the first priming frame is silent; the note is heard from its start
+    assert (power[CONTROL_LEAD_FRAMES: CONTROL_LEAD_FRAMES + 10] > -60).all()
+    assert power[-1] == SILENCE_DB
+
+
+def test_power_leads_the_sound_by_the_decoders_answer_time_and_pitch_does_not():
+    expression = Expression(attack_s=0.2, portamento_s=0.1)
+    events = [(0.0, on(60)), (0.5, off(60)), (0.5, on(62)), (1.0, off(62))]
+    played = PartPerformance.play(in_performance_order(events), 8, expression=expression)
+    voice = played.voices[0]
+    assert len(voice.phrases) == 1  # slurred: one phrase, one voice
+    f0, power = played.phrase_curves(voice, 0, None)
+    heard = slice(CONTROL_LEAD_FRAMES, None)
+    sound_s = np.arange(len(f0) - CONTROL_LEAD_FRAMES) / 50
+    # the frame sounding at 0.1 s has the level of 0.1 s + lead into the 0.2 s attack, re the
+    # peak, which sounds at 0.2 s - lead
+    peak = int(round((0.2 - CONTROL_LEAD_FRAMES / 50) * 50))
+    level = 10 ** ((power[heard][5] - power[heard][peak]) / 20)
+    assert level == pytest.approx((0.1 + CONTROL_LEAD_FRAMES / 50) / 0.2, abs=1e-3)
+    # the glide to 62 starts once the note-on is known (at 0.5 s, the grid is on it) and
+    # reaches the note after the portamento, with no lead
+    midi = 12 * np.log2(f0[heard] / 440.0) + 69
+    assert midi[sound_s == 0.5][0] == pytest.approx(60, abs=1e-4)
+    assert midi[sound_s == 0.56][0] == pytest.approx(60 + 2 * 0.6, abs=1e-3)
+    assert midi[sound_s == 0.62][0] == pytest.approx(62, abs=1e-4)
+
+
+def test_a_new_note_prefers_a_silent_voice_to_one_still_releasing():
+    expression = Expression(release_s=0.25)
+    events = [(0.0, on(60)), (0.2, off(60)), (0.3, on(62)), (0.5, off(62)), (2.0, on(64)), (2.2, off(64))]
+    played = PartPerformance.play(in_performance_order(events), 8, expression=expression)
+    # 62 comes while 60 still releases: a second voice, which starts its own phrase on time
+    assert voices_of(played)[1][0][:2] == (62, 0.3)
+    assert played.voices[1].phrases[0].start == round(0.3 * 16000)
+    # 64 finds both silent: the nearest in pitch, in a new phrase
+    assert [len(v.phrases) for v in played.voices] == [1, 2]
+    # with one voice, 62 joins the releasing phrase of 60 (no new grid)
+    single = PartPerformance.play(in_performance_order(events), 1, expression=expression)
+    assert [p.start for p in single.voices[0].phrases] == [0, round(2.0 * 16000)]
 
 
 def test_live_keeps_only_the_last_notes_of_a_voice():

@@ -7,17 +7,11 @@
 Rendering parts into audio lives in :mod:`ddspkit.render.midi`.
 """
 
-from ddspkit.midi.curves import (
-           SILENCE_DB,
-           Expression,
-           first_frame_at_or_after,
-           note_frame_values,
-           voice_curves,
-)
+from ddspkit.midi.curves import SILENCE_DB, Expression, note_frame_values, voice_frames
 from ddspkit.midi.parts import Part, parts, select_parts
-from ddspkit.midi.performance import PartPerformance, PerformedVoice, voice_seed
+from ddspkit.midi.performance import PartPerformance, PerformedVoice, Phrase, voice_seed
 from ddspkit.midi.score import Note, event_order, on_model_grid, read_midi
 
-__all__ = ["SILENCE_DB", "Expression", "Note", "Part", "PartPerformance", "PerformedVoice", "event_order",
-           "first_frame_at_or_after", "note_frame_values", "on_model_grid", "parts", "read_midi",
-           "select_parts", "voice_curves", "voice_seed"]
+__all__ = ["SILENCE_DB", "Expression", "Note", "Part", "PartPerformance", "PerformedVoice", "Phrase",
+           "event_order", "note_frame_values", "on_model_grid", "parts", "read_midi", "select_parts",
+           "voice_frames", "voice_seed"]

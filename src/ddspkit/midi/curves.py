@@ -1,12 +1,27 @@
-"""Notes -> control curves: f0 in Hz and power in dB at 50 frames/s.
+"""Notes -> control curves: f0 in Hz and power in dB, frame by frame.
 
 The DDSP-VST plugin feeds its model a bare ADSR times velocity, which sounds mechanical and
 often leaves the loudness range the model was trained on. Here the note's dynamic level
 (velocity x expression CC11 x volume CC7) picks a power *through the model's own note-on power
 quantiles* (pianissimo = the quietest notes it was trained on, fortissimo = the loudest), and
 the envelope shapes it in dB; pitch follows bends, glides between legato notes and can take a
-delayed vibrato. One note's values at any frame times come from :func:`note_frame_values`,
-which the offline renderer calls for whole notes and the live synth for one frame at a time.
+delayed vibrato.
+
+Timing (what makes a note sound when it is played):
+
+- A frame has a *sound time* (the sample where the synth reaches its controls; between two
+  frames the controls ramp) and a *known time*, one hop earlier, when it must be computed for
+  that ramp to start: it uses only the events up to its known time. While a key is held the
+  envelope's future is known, so a frame shows the note as it will be at its sound time.
+- The decoder answers a change of its power input about two frames late: it was trained on
+  features measured over 64 ms windows centred on each frame, in which the power rises before
+  the sound does. So power is read :data:`CONTROL_LEAD_S` ahead of the sound time, pitch
+  (which the oscillators play directly) at it.
+- Where a voice's frames fall is decided by :mod:`ddspkit.midi.performance`: a note that finds
+  its voice silent starts the voice's frames at its own sample.
+
+:func:`voice_frames` gives a voice's values at any frames; the offline renderer calls it for
+whole phrases, the live synth for one frame at a time.
 """
 
 from __future__ import annotations
@@ -18,9 +33,11 @@ import numpy as np
 from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.config import DB_RANGE, FRAME_RATE_HZ
 from ddspkit.dsp.core import midi_to_hz
-from ddspkit.midi.score import DEFAULT_EXPRESSION, DEFAULT_VOLUME, EXPRESSION_CC, VOLUME_CC, Note
+from ddspkit.midi.score import Note
 
 SILENCE_DB = -DB_RANGE
+CONTROL_LEAD_FRAMES = 2  # the decoder's learned answer time to a power change (see above)
+CONTROL_LEAD_S = CONTROL_LEAD_FRAMES / FRAME_RATE_HZ
 
 
 @dataclass
@@ -39,10 +56,11 @@ class Expression:
     vibrato_fade_s: float = 0.3
 
 
-def _step_curve(events: list[tuple[float, float]], times_s: np.ndarray, initial: float) -> np.ndarray:
-    """Value of a step function given by (time, value) events at each time."""
+def step_curve(events: list[tuple[float, float]], times_s: np.ndarray, initial: float) -> np.ndarray:
+    """Value of a step function given by (time, value) events at each time (events at a time
+    count from that time on)."""
     if not events:
-        return np.full(len(times_s), initial)
+        return np.full(len(times_s), initial, np.float64)
     t = np.array([e[0] for e in events])
     v = np.array([e[1] for e in events], dtype=np.float64)
     idx = np.searchsorted(t, times_s, side="right") - 1
@@ -59,60 +77,51 @@ def level_to_power_db(level: np.ndarray, statistics: DatasetStatistics | None) -
     return np.interp(level, np.linspace(0, 1, len(q) - 10), q[5:-5])
 
 
-def first_frame_at_or_after(time_s: float) -> int:
-    """Index of the first frame (50 per second) at or after ``time_s``: a note shapes the
-    frames from there on, so a frame never depends on what happens after its own time."""
-    return int(np.ceil(time_s * FRAME_RATE_HZ - 1e-9))
+def _ads(t: np.ndarray, e: Expression, legato: bool) -> np.ndarray:
+    """Attack-decay-sustain level (0..1) at ``t`` seconds after the note-on; a slurred
+    (legato) note has no attack of its own."""
+    level = np.where(t < e.attack_s, t / max(e.attack_s, 1e-3),
+                     1 - (1 - e.sustain_level) * np.clip((t - e.attack_s) / max(e.decay_s, 1e-3), 0, 1))
+    return np.where(t < e.attack_s, np.maximum(level, e.sustain_level), level) if legato else level
 
 
-def _ads(t: np.ndarray, e: Expression) -> np.ndarray:
-    """Attack-decay-sustain level (0..1) at ``t`` seconds after the note-on."""
-    return np.where(t < e.attack_s, t / max(e.attack_s, 1e-3),
-                    1 - (1 - e.sustain_level) * np.clip((t - e.attack_s) / max(e.decay_s, 1e-3), 0, 1))
+def is_legato(note: Note, previous: Note | None, expression: Expression) -> bool:
+    """A note slurred from the previous note of its voice: it glides, with no new attack."""
+    return previous is not None and note.start_s - previous.end_s <= expression.legato_gap_s
 
 
-def note_frame_values(note: Note, previous: Note | None, t_s: np.ndarray, expression: Expression
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def note_frame_values(note: Note, previous: Note | None, sound_s: np.ndarray, known_s: np.ndarray,
+                      expression: Expression) -> tuple[np.ndarray, np.ndarray]:
     """Pitch (MIDI, fractional) and envelope (dB re the note's level) of one note at frames.
 
-    ``t_s``: [n] frame times minus the note-on, each >= 0, with every frame between the
-    note-on and the voice's next note-on. ``note.end_s`` is the note-off (after the sustain
-    pedal), ``inf`` while the key is held: a frame uses only what happened up to its time,
-    which is how the streaming engine and ``render`` share this mapping.
-    Pitch glides from the previous note when legato, then holds, with optional vibrato;
-    the envelope is an ADSR whose release starts from the level of the last frame before
-    the note-off. Past the release: silence at the note's pitch.
+    ``sound_s``, ``known_s``: [n] each frame's sound time and known time (s, absolute; see
+    the module's notes). ``note.end_s`` counts only at frames that know it (end <= known
+    time; live it is ``inf`` until the key is released). Pitch at the sound time: a glide
+    from the previous note when legato, then the note, with optional vibrato. Envelope at
+    the sound time plus :data:`CONTROL_LEAD_S`: an ADSR whose release starts from the level
+    at the note-off. Past the release: silence at the note's pitch.
     """
     e = expression
+    legato = is_legato(note, previous, e)
+    t_pitch = np.maximum(sound_s - note.start_s, 0.0)
+    t_env = np.maximum(sound_s + CONTROL_LEAD_S - note.start_s, 0.0)
+    released = note.end_s <= known_s + 1e-9
     duration_s = note.end_s - note.start_s
-    sounding = t_s < duration_s + e.release_s
-    curve = np.full(len(t_s), float(note.pitch))
-    legato = previous is not None and note.start_s - previous.end_s <= e.legato_gap_s
-    # Glides and vibrato run from the note's first frame, the moment it starts to sound: they
-    # then depend on frame times alone, and the oscillator's phase (which integrates pitch)
-    # is the same whether the note-on came from a file or, rounded to a sample, from a stream.
-    t_pitch = t_s + note.start_s - first_frame_at_or_after(note.start_s) / FRAME_RATE_HZ
+    sounding = ~released | (t_env < duration_s + e.release_s)
+
+    curve = np.full(len(sound_s), float(note.pitch))
     if legato and e.portamento_s > 0:
         curve = previous.pitch + (note.pitch - previous.pitch) * np.clip(t_pitch / e.portamento_s, 0, 1)
     if e.vibrato_depth_cents > 0:
         fade = np.clip((t_pitch - e.vibrato_delay_s) / max(e.vibrato_fade_s, 1e-3), 0, 1)
         curve = curve + e.vibrato_depth_cents / 100 * fade * np.sin(2 * np.pi * e.vibrato_rate_hz * t_pitch)
     pitch = np.where(sounding, curve, float(note.pitch))
-    ads = _ads(t_s, e)
-    if legato:  # no new attack on a slurred note
-        ads = np.where(t_s < e.attack_s, np.maximum(ads, e.sustain_level), ads)
-    amp = ads
-    if np.isfinite(note.end_s):
-        # The release starts from the level of the last frame before the note-off (or of
-        # the note's first frame, when no frame fell inside a very short note).
-        first = first_frame_at_or_after(note.start_s)
-        last_on = max(first, first_frame_at_or_after(note.end_s) - 1)
-        t_ref = np.array([last_on / FRAME_RATE_HZ - note.start_s])
-        at_release = _ads(t_ref, e)
-        if legato:
-            at_release = np.where(t_ref < e.attack_s, np.maximum(at_release, e.sustain_level), at_release)
-        release = at_release[0] * np.clip(1 - (t_s - duration_s) / max(e.release_s, 1e-3), 0, 1)
-        amp = np.where(t_s < duration_s, ads, release)
+
+    amp = _ads(t_env, e, legato)
+    if released.any():
+        at_release = _ads(np.array([duration_s]), e, legato)[0]
+        release = at_release * np.clip(1 - (t_env - duration_s) / max(e.release_s, 1e-3), 0, 1)
+        amp = np.where(released & (t_env >= duration_s), release, amp)
     envelope_db = np.maximum(20 * np.log10(np.maximum(amp, 1e-9)), SILENCE_DB)
     return pitch, np.where(sounding, envelope_db, SILENCE_DB)
 
@@ -126,31 +135,30 @@ def dynamic_power_db(velocity_level: np.ndarray, envelope_db: np.ndarray, expres
     return np.where(envelope_db <= SILENCE_DB, SILENCE_DB, np.maximum(base_db + envelope_db, SILENCE_DB))
 
 
-def voice_curves(notes: list[Note], n_frames: int, statistics: DatasetStatistics | None,
-                 expression: Expression, pitch_bends: list[tuple[float, float]],
-                 controls: dict[int, list[tuple[float, int]]]) -> tuple[np.ndarray, np.ndarray]:
-    """One monophonic voice -> (f0_hz [F], power_db [F]) at 50 frames/s.
+def voice_frames(notes: list[Note], sound_s: np.ndarray, known_s: np.ndarray, bend_semitones: np.ndarray,
+                 expression_cc: np.ndarray, volume_cc: np.ndarray, statistics: DatasetStatistics | None,
+                 expression: Expression) -> tuple[np.ndarray, np.ndarray]:
+    """One voice's (f0_hz [n], power_db [n]) at frames.
 
-    ``pitch_bends``: the part's (s, semitones); ``controls``: its cc -> [(s, value)] (CC7 and
-    CC11 are used). Frame k shows the voice's state at its own time k / 50 s (see
-    :func:`note_frame_values`).
+    ``notes``: the voice's notes in order (the last one's ``end_s`` may be inf, still held);
+    ``sound_s``, ``known_s``: [n] each frame's sound and known times (s); ``bend_semitones``,
+    ``expression_cc``, ``volume_cc``: [n] the part's bend and CC11 / CC7 at each known time.
+    A frame plays the latest note that has begun by its known time; a frame that knows no
+    note yet is silence at the first note's pitch.
     """
-    times_s = np.arange(n_frames) / FRAME_RATE_HZ
-    pitch = np.full(n_frames, float(notes[0].pitch))
-    envelope_db = np.full(n_frames, SILENCE_DB)
-    velocity_level = np.zeros(n_frames)
-    previous: Note | None = None
-    for i, note in enumerate(notes):
-        first = first_frame_at_or_after(note.start_s)
-        stop = first_frame_at_or_after(notes[i + 1].start_s) if i + 1 < len(notes) else n_frames
-        if first < min(stop, n_frames):
-            frames = slice(first, min(stop, n_frames))
-            pitch[frames], envelope_db[frames] = note_frame_values(
-                note, previous, times_s[frames] - note.start_s, expression)
-            velocity_level[frames] = note.velocity / 127.0
-        previous = note
-    power_db = dynamic_power_db(velocity_level, envelope_db,
-                                _step_curve(controls.get(EXPRESSION_CC, []), times_s, DEFAULT_EXPRESSION),
-                                _step_curve(controls.get(VOLUME_CC, []), times_s, DEFAULT_VOLUME), statistics)
-    bend = _step_curve(pitch_bends, times_s, 0.0)
-    return midi_to_hz(pitch + bend).astype(np.float32), power_db.astype(np.float32)
+    sound_s, known_s = np.asarray(sound_s, np.float64), np.asarray(known_s, np.float64)
+    starts = np.array([n.start_s for n in notes])
+    current = np.searchsorted(starts, known_s + 1e-9, side="right") - 1
+    pitch = np.full(len(sound_s), float(notes[0].pitch))
+    envelope_db = np.full(len(sound_s), SILENCE_DB)
+    velocity_level = np.zeros(len(sound_s))
+    for i in np.unique(current[current >= 0]):
+        frames = current == i
+        previous = notes[i - 1] if i > 0 else None
+        pitch[frames], envelope_db[frames] = note_frame_values(
+            notes[i], previous, sound_s[frames], known_s[frames], expression)
+        velocity_level[frames] = notes[i].velocity / 127.0
+    power_db = dynamic_power_db(velocity_level, envelope_db, np.asarray(expression_cc, np.float64),
+                                np.asarray(volume_cc, np.float64), statistics)
+    f0_hz = midi_to_hz(pitch + np.asarray(bend_semitones, np.float64))
+    return f0_hz.astype(np.float32), power_db.astype(np.float32)

@@ -2,7 +2,8 @@
 
 The notes and controllers of each part come from :class:`ddspkit.midi.PartPerformance` (the
 machine the live synth plays with), their curves from :mod:`ddspkit.midi.curves`; here the
-instrument renders them, one model run per voice.
+instrument renders them, one model run per phrase of each voice (a phrase starts at its first
+note-on's own sample: see :class:`ddspkit.midi.performance.Phrase`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.audio import resample
 from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES, SAMPLE_RATE_HZ
 from ddspkit.errors import UserError
-from ddspkit.midi.curves import SILENCE_DB, Expression, first_frame_at_or_after, voice_curves
+from ddspkit.midi.curves import CONTROL_LEAD_FRAMES, SILENCE_DB, Expression
 from ddspkit.midi.parts import Part, parts, select_parts
 from ddspkit.midi.performance import PartPerformance
 from ddspkit.midi.score import Note, read_midi
+from ddspkit.model import Controls
 
 
 @dataclass
@@ -33,51 +35,75 @@ class RenderResult:
     warnings: list[str] = field(default_factory=list)  # about the input, one line each
 
 
-def render_voice(instrument, f0_hz: np.ndarray, power_db: np.ndarray, first_frame: int,
-                 seed: int) -> tuple[int, object]:
-    """One voice's dry audio, and the sample where it starts in the mix.
+def render_phrase(instrument, f0_hz: np.ndarray, power_db: np.ndarray, seed: int, first_noise_frame: int
+                  ) -> torch.Tensor:
+    """One phrase's dry audio [T] from its first sound (its note-on) to its last frame.
 
-    The voice starts to exist at ``first_frame`` (its first note's frame): its GRU is primed
-    there with a silent frame at the first note's pitch, as the streaming engine does when a
-    note-on creates a voice. Each frame is heard as the ramp *towards* it during the hop
-    that follows it (frame k over samples k * hop .. (k + 1) * hop), so that a frame depends
-    only on events up to its own time and a live performance renders exactly as this does.
-    Returns (start sample in the mix, [T] tensor).
+    ``f0_hz``, ``power_db``: [F] the phrase's frames from -CONTROL_LEAD_FRAMES on
+    (:meth:`PartPerformance.phrase_curves`). The decoder, primed with silence at the first
+    frame's pitch, runs over all of them; the frames before the note-on only prime it, and
+    the oscillators start there, at phase 0 (as the streaming engine's voices do). The noise
+    of frame i is ``frame_noise(seed, first_noise_frame + i)``.
     """
     device = instrument.device
-    silent = (np.array([f0_hz[first_frame]], np.float32), np.array([SILENCE_DB], np.float32))
-    f0 = torch.from_numpy(np.concatenate([silent[0], f0_hz[first_frame:]])).to(device)
-    power = torch.from_numpy(np.concatenate([silent[1], power_db[first_frame:]])).to(device)
-    n_samples = (len(f0) - 1) * HOP_SAMPLES
-    audio = instrument.render(f0, power, n_samples, reverb=False, seed=seed, first_frame=first_frame)
-    return first_frame * HOP_SAMPLES, audio
+    f0 = torch.from_numpy(f0_hz).to(device)
+    with torch.no_grad():
+        controls, _ = instrument.controls(f0[None], torch.from_numpy(power_db).to(device)[None])
+    lead = CONTROL_LEAD_FRAMES
+    heard = Controls(*(c[:, lead:] for c in (controls.amplitude, controls.harmonic_distribution,
+                                             controls.noise_magnitudes)))
+    n_samples = (len(f0_hz) - 1 - lead) * HOP_SAMPLES
+    with torch.no_grad():
+        audio = instrument.synthesize_chunked(heard, f0[lead:], n_samples, 1500, seed,
+                                              first_noise_frame + lead)
+    return audio[0]
+
+
+def _display_curves(frames: list[tuple[int, np.ndarray, np.ndarray]], n_frames: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """A voice's phrases [(start sample, f0 [F], power [F]) from their first heard frame] ->
+    (f0_hz, power_db) on the 50 frames/s grid from time 0, for plots (silence between)."""
+    times = np.arange(n_frames) * HOP_SAMPLES
+    f0_hz = np.full(n_frames, frames[0][1][0], np.float32)
+    power_db = np.full(n_frames, SILENCE_DB, np.float32)
+    for start, f0, power in frames:
+        sound = start + np.arange(len(f0)) * HOP_SAMPLES
+        inside = (times >= sound[0]) & (times <= sound[-1])
+        f0_hz[inside] = np.interp(times[inside], sound, f0)
+        power_db[inside] = np.interp(times[inside], sound, power)
+        f0_hz[times > sound[-1]] = f0[-1]
+    return f0_hz, power_db
 
 
 def render_parts(instrument, statistics: DatasetStatistics | None, chosen: list[Part],
                  max_voices: int = 8, expression: Expression | None = None, reverb: bool = True,
                  sample_rate_hz: int = 44100, tail_s: float = 1.0) -> RenderResult:
-    """Render parts with an instrument: one model run per voice, mixed, then the room."""
+    """Render parts with an instrument: one model run per phrase of each voice, mixed, then
+    the room. Each phrase sounds from its first note-on's own sample."""
     expression = expression or Expression()
     chosen = [p for p in chosen if p.notes]
     if not chosen:
         raise UserError("no notes to render")
     end_s = max(n.end_s for p in chosen for n in p.notes) + expression.release_s + tail_s
     n_frames = int(np.ceil(end_s * FRAME_RATE_HZ)) + 1
-    n_samples = n_frames * HOP_SAMPLES  # frame k sounds during hop k (see render_voice)
+    n_samples = n_frames * HOP_SAMPLES
     device = instrument.device
     mix = torch.zeros(n_samples, device=device)
     voices, curves = [], []
     for part_index, part in enumerate(chosen):
         # The part played by the machine that plays a keyboard live: voices, pedal, bends.
-        played = PartPerformance.play(part.events, max_voices, part.end_s, part_index)
+        played = PartPerformance.play(part.events, max_voices, part.end_s, part_index, expression)
         for voice in played.voices:
-            f0_hz, power_db = voice_curves(voice.notes, n_frames, statistics, expression,
-                                           played.bend_history, played.control_history)
-            first = min(first_frame_at_or_after(voice.notes[0].start_s), n_frames - 1)
-            offset, audio = render_voice(instrument, f0_hz, power_db, first, voice.seed)
-            mix[offset : offset + len(audio)] += audio
+            heard = []
+            for index, phrase in enumerate(voice.phrases):
+                f0_hz, power_db = played.phrase_curves(voice, index, statistics)
+                audio = render_phrase(instrument, f0_hz, power_db, voice.seed,
+                                      phrase.start // HOP_SAMPLES)
+                audio = audio[: max(0, n_samples - phrase.start)]
+                mix[phrase.start : phrase.start + len(audio)] += audio
+                heard.append((phrase.start, f0_hz[CONTROL_LEAD_FRAMES:], power_db[CONTROL_LEAD_FRAMES:]))
             voices.append((part.name, len(voice.notes)))
-            curves.append((f0_hz, power_db))
+            curves.append(_display_curves(heard, n_frames))
     if reverb:
         with torch.no_grad():
             generator = torch.Generator(device=device).manual_seed(0)

@@ -1,8 +1,9 @@
-"""The demo's input: a sung phrase, generated so that a fresh install needs no data.
+"""Generated test material, so that a fresh install needs no data.
 
-A voice-like source (harmonics with a glottal spectral tilt, shaped by the formants of an
-"ah" vowel), singing the opening of "Ode to Joy" with expressive dynamics, a delayed vibrato
-and a little breath noise.
+:func:`sung_phrase`, the demo's input: a voice-like source (harmonics with a glottal spectral
+tilt, shaped by the formants of an "ah" vowel), singing the opening of "Ode to Joy" with
+expressive dynamics, a delayed vibrato and a little breath noise. :func:`isolated_notes_midi`:
+notes after silence at times off every block and frame grid, for onset (latency) measurements.
 """
 
 from __future__ import annotations
@@ -61,3 +62,23 @@ def sung_phrase(
     breath_env = np.repeat(amplitude, sample_rate_hz // FRAME_RATE_HZ)[:n_samples]
     voice += 0.02 * breath_env * rng.standard_normal(n_samples)
     return (voice / max(np.abs(voice).max(), 1e-9) * 0.5).astype(np.float32)
+
+
+def isolated_notes_midi(path, n_notes: int = 16, seed: int = 7, program: int = 40, note_s: float = 0.6,
+                        gap_s: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
+    """Write a MIDI file of ``n_notes`` isolated notes (MIDI 62-73, velocity 100, GM ``program``)
+    starting at random sub-millisecond offsets, so that none falls on a block or 20 ms frame
+    boundary. Returns (starts_s [N], ends_s [N]): each note's start, and where an onset
+    search for it should stop (its end plus 0.4 s)."""
+    import pretty_midi
+
+    rng = np.random.default_rng(seed)
+    starts_s = 0.5 + np.arange(n_notes) * (note_s + gap_s) + rng.uniform(0, 0.02, n_notes)
+    pitches = rng.integers(62, 74, n_notes)
+    midi = pretty_midi.PrettyMIDI()
+    instrument = pretty_midi.Instrument(program, name="notes")
+    instrument.notes = [pretty_midi.Note(velocity=100, pitch=int(p), start=float(s), end=float(s + note_s))
+                        for p, s in zip(pitches, starts_s, strict=True)]
+    midi.instruments.append(instrument)
+    midi.write(str(path))
+    return starts_s, starts_s + note_s + 0.4

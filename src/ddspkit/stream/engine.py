@@ -10,10 +10,13 @@ rendering of the same frames sounds like, delayed by that many samples. It is th
 
 - effect mode: the tracker's lookahead (10 ms), one frame (each hop ramps from a frame to the
   next: the next must be known) and the two resamplers (about 0.6 ms each way; none at
-  16 kHz): 31.5 ms at 48 kHz, 30 ms at 16 kHz;
-- synth mode: the output resampler only. A frame shows the notes at its own time and sounds
-  during the hop that follows it, exactly as ``ddspkit render`` plays a file, so MIDI needs
-  no lookahead; like ``render``, a note-on takes effect at the next 20 ms frame.
+  16 kHz): 31.5 ms at 48 kHz, 30 ms at 16 kHz. Where a note starts, the decoder is run ahead
+  so that it sounds at once; the tracker's gate still waits for a clear pitch, so a note's
+  onset is heard about 38 ms after the input's (``benchmarks/onsets.py``).
+- synth mode: the output resampler only (0.65 ms at 48 kHz). A note that finds its voice
+  silent starts that voice's frames at its own sample, and each frame is computed one hop
+  before it sounds, exactly as ``ddspkit render`` plays a file: a note is heard at its
+  note-on, whatever the block size, and that is what an onset measurement finds.
 
 A block's compute time is not in the latency: the caller processes a block within the
 block's duration (``ddspkit live`` does it off the audio thread, see :mod:`ddspkit.stream.live`).
@@ -27,7 +30,9 @@ import numpy as np
 import torch
 
 from ddspkit.config import DB_RANGE, HOP_SAMPLES, SAMPLE_RATE_HZ
-from ddspkit.midi import Expression, PartPerformance, event_order, on_model_grid
+from ddspkit.midi import Expression, PartPerformance, PerformedVoice, event_order
+from ddspkit.midi.curves import CONTROL_LEAD_FRAMES
+from ddspkit.midi.performance import phrase_frame_times, to_model_samples
 from ddspkit.stream.adjust import OnlineAdjuster
 from ddspkit.stream.resample import StreamResampler
 from ddspkit.stream.reverb import StreamReverb
@@ -36,6 +41,7 @@ from ddspkit.stream.voices import VoiceBank
 
 MIN_BLOCK, MAX_BLOCK = 1, 1 << 16
 LIMIT_FROM = 0.9  # a soft limiter takes over above this: the output never exceeds 0 dBFS
+ATTACK_RISE_DB = 6.0  # a live input's power rising this much in one frame is an attack
 
 
 def use_one_thread() -> None:
@@ -131,8 +137,11 @@ class EffectEngine(StreamEngine):
 
     Pitch and power are tracked on the stream (:class:`StreamTracker`), adjusted into the
     model's range as offline transfer does (:class:`OnlineAdjuster`: octave, loudness, manual
-    shifts that may change while playing) and played by one voice. With ``record_features``
-    the (f0_hz, power_db) the model heard at each frame are kept in :attr:`features`.
+    shifts that may change while playing) and played by one voice. Where the tracker's gate
+    opens (a note starts), the decoder is run ahead on that frame (:meth:`VoiceBank.hurry`),
+    so that the note sounds at once rather than when the decoder's learned answer time has
+    passed. With ``record_features`` the (f0_hz, power_db) the model heard at each frame are
+    kept in :attr:`features`, and the frames where it was run ahead in :attr:`hurried_frames`.
     """
 
     def __init__(self, model, sample_rate_hz: int = 48000, *, reverb: bool = True,
@@ -163,6 +172,8 @@ class EffectEngine(StreamEngine):
         self.latency_samples = _latency(sample_rate_hz, frame_ready_at, lambda k: k * HOP_SAMPLES)
         self._output = _OutputStage(instrument, sample_rate_hz, self.latency_samples, reverb)
         self.features: list[tuple[float, float]] | None = [] if record_features else None
+        self.hurried_frames: list[int] = []  # with record_features: where notes began (VoiceBank.hurry)
+        self._gate_was_open, self._last_power_db = False, -DB_RANGE
 
     def set_pitch_shift(self, semitones: float) -> None:
         self.adjuster.pitch_shift_semitones = float(semitones)
@@ -187,6 +198,14 @@ class EffectEngine(StreamEngine):
         f0_hz, power_db = self.adjuster(frame)
         if self.frame_index == 0 and np.float32(f0_hz) != np.float32(self._primed_f0_hz):
             self.voices.state[0] = self.voices.primed_state(f0_hz)  # the input began voiced
+        # A note starts, or its attack is still rising fast: the decoder answers it now.
+        rising = power_db - self._last_power_db >= ATTACK_RISE_DB
+        attack = frame.gate_open and (not self._gate_was_open or rising)
+        if attack:
+            self.voices.hurry(0, f0_hz, power_db, CONTROL_LEAD_FRAMES)
+            if self.features is not None:
+                self.hurried_frames.append(self.frame_index)
+        self._gate_was_open, self._last_power_db = frame.gate_open, power_db
         audio, sounding = self.voices.step(np.array([f0_hz]), np.array([power_db]))
         if self.features is not None:
             self.features.append((f0_hz, power_db))
@@ -200,11 +219,16 @@ class SynthEngine(StreamEngine):
 
     Each channel is played by a :class:`ddspkit.midi.PartPerformance`, the machine ``render``
     plays a file's parts with (voices, stealing past ``max_voices`` per channel, sustain pedal,
-    CC7/CC11, RPN bend range), and each frame's controls come from the same
-    :func:`ddspkit.midi.note_frame_values`; channel 10 (drums) is ignored by default.
-    ``channels``: the channels played, in the order that numbers their parts (as ``render``
-    numbers a file's parts). Messages are ``mido`` messages, or anything with the same
-    attributes.
+    CC7/CC11, RPN bend range, phrases that start at their note-on's own sample), and each
+    frame's controls come from the same :func:`ddspkit.midi.curves.voice_frames`; channel 10
+    (drums) is ignored by default. ``channels``: the channels played, in the order that numbers
+    their parts (as ``render`` numbers a file's parts). Messages are ``mido`` messages, or
+    anything with the same attributes.
+
+    The engine runs on the model's 16 kHz clock: it applies the messages up to the last model
+    sample the host's input has reached, computes each voice's frames when they fall due (a
+    frame one hop before it sounds; a phrase's first frames at its note-on) and mixes their
+    hops; the mix is final up to that sample, so the output waits only for the resampler.
     """
 
     def __init__(self, model, sample_rate_hz: int = 48000, *, max_voices: int = 8,
@@ -214,26 +238,26 @@ class SynthEngine(StreamEngine):
         self.sample_rate_hz = sample_rate_hz
         self.expression = expression or Expression()
         self.max_voices = max_voices
-        self.voices = VoiceBank(instrument, max_voices * 16)
-        self.voices.prepare_note_states()  # so that a note-on never waits for a GRU preroll
         # A channel's place in this order is its part's index, which seeds its voices' noise:
         # a file streamed on channels 0, 1, ... sounds as render plays its parts 0, 1, ...
         self.channels = [c for c in range(16) if c != 9] if channels is None else list(channels)
+        self.voices = VoiceBank(instrument, max_voices * len(self.channels))
+        self.voices.prepare_note_states()  # so that a note-on never waits for a GRU preroll
         self.parts: dict[int, PartPerformance] = {}
         self._part_order: list[int] = []
-        self.frame_index = 0
+        self.frame_index = 0  # frames computed so far, all voices together
         self.samples_in = 0  # host samples received so far
-        self._pending: list[tuple[int, int, object]] = []  # (host sample, order, message)
+        self.known = -1  # the model sample up to which messages are applied and frames computed
+        self._pending: list[tuple[int, int, object]] = []  # (model sample, order, message)
+        self._mix = np.zeros(0, np.float32)  # 16 kHz mix from model sample self.known + 1 on
         ratio = sample_rate_hz / SAMPLE_RATE_HZ
 
-        def frame_ready_at(k: int) -> int:
-            # Events are placed on the model's 16 kHz grid (midi.on_model_grid): every host
-            # sample that rounds to the frame's time or before must be known.
-            return int(np.ceil((k * HOP_SAMPLES + 0.5) * ratio - 1e-9))
+        def sample_ready_at(m: int) -> int:
+            # Host input needed to know every message at model sample m or before: every host
+            # sample that rounds to m or earlier (midi.on_model_grid).
+            return int(np.floor((m + 0.5) * ratio)) + 1
 
-        self._ready_at = frame_ready_at
-        self.latency_samples = _latency(sample_rate_hz, frame_ready_at,
-                                        lambda k: (k + 1) * HOP_SAMPLES)
+        self.latency_samples = _latency(sample_rate_hz, sample_ready_at, lambda m: m + 1)
         self._output = _OutputStage(instrument, sample_rate_hz, self.latency_samples, reverb)
 
     def process(self, block: np.ndarray | int, events: Iterable[tuple[int, object]] = ()) -> np.ndarray:
@@ -248,44 +272,87 @@ class SynthEngine(StreamEngine):
         for offset, message in events:
             if not 0 <= offset < n:
                 raise ValueError(f"event offset {offset} is outside the block of {n} samples")
-            self._pending.append((self.samples_in + int(offset), event_order(message), message))
+            at = to_model_samples((self.samples_in + int(offset)) / self.sample_rate_hz)
+            self._pending.append((max(at, self.known + 1), event_order(message), message))
         self._pending.sort(key=lambda item: (item[0], item[1]))
         self.samples_in += n
-        while self._ready_at(self.frame_index) <= self.samples_in:
-            self._frame()
+        known = int(np.floor(self.samples_in * SAMPLE_RATE_HZ / self.sample_rate_hz - 0.5 + 1e-9))
+        self._advance_to(known)
         return self._output.pull(n)
 
-    def _frame(self) -> None:
-        k = self.frame_index
-        frame_time_s = k * HOP_SAMPLES / SAMPLE_RATE_HZ
-        while self._pending and on_model_grid(self._pending[0][0] / self.sample_rate_hz) <= frame_time_s:
-            at, _, message = self._pending.pop(0)
-            self._apply(on_model_grid(at / self.sample_rate_hz), message)
-        rows, f0s, powers = [], [], []
+    def _advance_to(self, known: int) -> None:
+        """Apply messages and compute frames in time order up to model sample ``known``; a
+        message at a frame's known time is applied before the frame."""
+        while True:
+            event_at = self._pending[0][0] if self._pending else None
+            due = self._due_voices()
+            frame_at = min(at for at, _, _ in due) if due else None
+            if event_at is not None and event_at <= known and (frame_at is None or event_at <= frame_at):
+                _, _, message = self._pending.pop(0)
+                self._apply(event_at / SAMPLE_RATE_HZ, message)
+            elif frame_at is not None and frame_at <= known:
+                self._frames([(part, voice) for at, part, voice in due if at == frame_at], frame_at)
+            else:
+                break
+        # Nothing can change the mix up to `known` any more: send it on.
+        n_final = known - self.known
+        if n_final > 0:
+            self._grow_mix(n_final)
+            self._output.add_hop(_finite(self._mix[:n_final]))
+            self._mix = self._mix[n_final:]
+            self.known = known
+
+    def _due_voices(self) -> list[tuple[int, PartPerformance, PerformedVoice]]:
+        """(known time of its next frame, part, voice) of every voice whose phrase has frames left."""
+        due = []
         for part in (self.parts[c] for c in self._part_order):
-            for voice, f0_hz, power_db in part.frame_values(k, self.statistics, self.expression):
+            for voice in part.voices:
+                if not voice.phrases:
+                    continue
+                phrase = voice.phrases[-1]
+                if phrase.start + max(voice.next_frame, 1) * HOP_SAMPLES <= phrase.end:
+                    due.append((phrase.start + max(voice.next_frame - 1, 0) * HOP_SAMPLES, part, voice))
+        return due
+
+    def _frames(self, voices: list[tuple[PartPerformance, PerformedVoice]], known: int) -> None:
+        """The frames due at model sample ``known``: one for each sounding voice, and for a
+        voice starting a phrase its priming frames and its first heard one. Each voice's hop
+        from ``known`` on goes into the mix."""
+        steps: list[list[tuple[int, float, float]]] = [[] for _ in range(CONTROL_LEAD_FRAMES + 2)]
+        for part, voice in voices:
+            phrase = voice.phrases[-1]
+            first = voice.next_frame
+            sound, _ = phrase_frame_times(phrase.start, first, 2 if first < 1 else first + 1)
+            f0_hz, power_db = part.voice_values(voice, sound, known, self.statistics)
+            if first < 1:  # a new phrase: its row begins again, primed at its first pitch
                 if voice.row < 0:
-                    voice.row = self.voices.start(f0_hz, seed=voice.seed, first_noise_frame=k,
-                                                  silent_first_frame=True)
-                rows.append(voice.row)
-                f0s.append(f0_hz)
-                powers.append(power_db)
-        mix = np.zeros(HOP_SAMPLES, np.float32)
-        if self.voices.n_voices:
-            f0_rows = np.zeros(self.voices.n_voices, np.float32)
-            power_rows = np.full(self.voices.n_voices, -DB_RANGE, np.float32)
-            f0_rows[rows], power_rows[rows] = f0s, powers
-            audio, sounding = self.voices.step(f0_rows, power_rows)
-            mix = _finite(audio[torch.from_numpy(sounding)].sum(dim=0).numpy())
-        self.frame_index += 1
-        self._output.add_hop(mix)
+                    voice.row = self.voices.start(float(f0_hz[0]), voice.seed, 0)
+                self.voices.restart(voice.row, float(f0_hz[0]), voice.seed, phrase.start // HOP_SAMPLES,
+                                    silent_steps=1 - first)
+            # the last step of each voice gives its heard hop; align them so all end together
+            offset = len(steps) - len(sound)
+            for i in range(len(sound)):
+                steps[offset + i].append((voice.row, float(f0_hz[i]), float(power_db[i])))
+            voice.next_frame = 2 if first < 1 else first + 1
+        self._grow_mix(known + HOP_SAMPLES - self.known - 1)
+        for rows in (step for step in steps if step):
+            audio, sounding = self.voices.step_rows(*(np.array(column) for column in zip(*rows, strict=True)))
+            if sounding.any():
+                start = known - self.known - 1
+                self._mix[start : start + HOP_SAMPLES] += audio[torch.from_numpy(sounding)].sum(dim=0).numpy()
+        self.frame_index += len(voices)
+
+    def _grow_mix(self, n: int) -> None:
+        if len(self._mix) < n:
+            self._mix = np.concatenate([self._mix, np.zeros(n - len(self._mix), np.float32)])
 
     def _apply(self, time_s: float, message) -> None:
         channel = getattr(message, "channel", 0)
         if channel not in self.channels:
             return
         if channel not in self.parts:
-            self.parts[channel] = PartPerformance(self.channels.index(channel), self.max_voices)
+            self.parts[channel] = PartPerformance(self.channels.index(channel), self.max_voices,
+                                                  expression=self.expression)
             self._part_order.append(channel)
         self.parts[channel].apply(time_s, message)
 

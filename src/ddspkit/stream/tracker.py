@@ -8,9 +8,9 @@ frame: continuous pitch (vibrato and slides kept, never snapped to semitones) wi
 error of 2 to 4 cents against swift-f0's full-context track on voice, violin, flute, trumpet
 and cello. Its peak height ("clarity", 0..1) is the confidence.
 
-Frame power is the mean square over 20 ms centred on the frame (the offline feature uses
-64 ms, which would need 32 ms of lookahead); the mean is removed first, so a DC offset reads
-as silence. Two gates with hysteresis decide whether a note sounds: clarity (room noise,
+Frame power is the mean square over the 20 ms ending with the lookahead (the offline feature
+uses 64 ms centred windows, which would need 32 ms of lookahead); the mean is removed first,
+so a DC offset reads as silence. Two gates with hysteresis decide whether a note sounds: clarity (room noise,
 breath and bow noise have none) and level. While they are closed the model hears silence,
 so noise between notes stays silent instead of becoming a buzz, and the last confident pitch
 is held, so note edges never hiccup to a wrong pitch.
@@ -33,7 +33,7 @@ class TrackerSettings:
     pitch_window_samples: int = 480  # 30 ms: two periods of 67 Hz...
     short_pitch_window_samples: int = 320  # ...or 20 ms, centred on the frame, above 110 Hz
     short_window_min_f0_hz: float = 110.0
-    power_window_samples: int = 320  # centred on the frame
+    power_window_samples: int = 320  # ending with the lookahead, as the pitch window
     min_f0_hz: float = 50.0
     max_f0_hz: float = 2000.0
     key_peak_ratio: float = 0.9  # MPM: first NSDF peak within this ratio of the highest
@@ -123,7 +123,7 @@ class StreamTracker:
 
     def __init__(self, settings: TrackerSettings | None = None, initial_f0_hz: float = 220.0) -> None:
         self.settings = s = settings or TrackerSettings()
-        self.history = max(s.pitch_window_samples, s.power_window_samples // 2 + s.lookahead_samples)
+        self.history = max(s.pitch_window_samples, s.power_window_samples)
         self._buffer = np.zeros(self.history, np.float32)  # zeros before the stream starts
         self._buffer_start = -self.history  # stream index of _buffer[0]
         self.next_index = 0  # the next frame to report
@@ -148,8 +148,7 @@ class StreamTracker:
         width = (s.short_pitch_window_samples if self._voiced.is_open and
                  self.f0_hz >= s.short_window_min_f0_hz else s.pitch_window_samples)
         pitch_window = self._buffer[end - width : end].astype(np.float64)
-        half = s.power_window_samples // 2
-        power_window = self._buffer[centre - half - self._buffer_start : centre + half - self._buffer_start]
+        power_window = self._buffer[end - s.power_window_samples : end]
         variance = float(np.var(power_window.astype(np.float64)))
         power_db = max(10.0 * np.log10(max(variance, 1e-12)), -DB_RANGE)
         f0_hz, clarity = nsdf_pitch(pitch_window, s.min_f0_hz, s.max_f0_hz, s.key_peak_ratio)

@@ -20,14 +20,14 @@ from ddspkit.model import PREROLL_FRAMES, Controls, Decoder, Instrument
 
 
 class VoiceBank:
-    """Up to ``max_voices`` voices of one instrument, stepped together.
+    """Up to ``max_voices`` voices of one instrument, each a row, stepped together or a few rows
+    at a time.
 
-    A voice starts with :meth:`start`: its GRU is primed with 0.5 s of silence, as
-    ``Instrument.controls`` primes it. The next frame it is stepped with sets the controls its
-    first hop ramps from; each later :meth:`step` gives one hop (320 samples at 16 kHz)
-    ramping from the previous frame's controls to this frame's. With
-    ``silent_first_frame``, that first frame is a frame of silence at the start pitch,
-    stepped at once (as ``midi.render_voice`` begins a voice).
+    A row starts with :meth:`start` (a new row) or :meth:`restart` (a row again, for a new
+    phrase): its GRU is primed with 0.5 s of silence, as ``Instrument.controls`` primes it,
+    and its first ``silent_steps`` frames give no audio (they prime the decoder; the last of
+    them sets the controls the first heard hop ramps from). Each later step gives one hop
+    (320 samples at 16 kHz) ramping from the previous frame's controls to this frame's.
     """
 
     def __init__(self, instrument: Instrument, max_voices: int = 1) -> None:
@@ -36,7 +36,7 @@ class VoiceBank:
         self.hop = cfg.hop_samples
         self.sample_rate_hz = cfg.sample_rate_hz
         self.max_voices = max_voices
-        self.n_voices = 0  # voices started so far (they never stop: the GRU keeps running)
+        self.n_voices = 0  # rows started so far
         self.state = torch.zeros(max_voices, cfg.gru_units)
         self.previous = Controls(torch.zeros(max_voices, 1, 1),
                                  torch.zeros(max_voices, 1, cfg.n_harmonics),
@@ -45,31 +45,36 @@ class VoiceBank:
         self.phase = torch.zeros(max_voices)
         self.seeds = np.zeros(max_voices, np.int64)
         self.next_noise_frame = np.zeros(max_voices, np.int64)
-        self.primed = np.zeros(max_voices, bool)  # started; its next frame gives no audio
+        self.silent_steps = np.zeros(max_voices, np.int64)  # steps left before a row is heard
         block = self.hop + 2 * (cfg.n_noise_bands - 1) - 1
-        # Where a frame's filtered noise block lands in the tail, which starts at the hop
-        # being finished: frame i's block starts noise_block_offset samples before i * hop.
+        # Where a frame's filtered noise block lands in the tail, which starts at the hop being
+        # finished: frame i's block starts noise_block_offset samples before i * hop.
         self.noise_offset = self.hop - noise_block_offset(cfg.n_noise_bands, self.hop)
         self.noise_tail = torch.zeros(max_voices, self.noise_offset + block)
-        self._silent_first: dict[int, float] = {}  # new voices' rows -> their starting pitch
         self._primed_cache: dict[float, torch.Tensor] = {}
 
-    @torch.inference_mode()
-    def start(self, f0_hz: float, seed: int, first_noise_frame: int,
-              silent_first_frame: bool = False) -> int:
-        """A new voice at ``f0_hz``, its noise ``frame_noise(seed, first_noise_frame + i)``;
-        returns its row."""
+    def start(self, f0_hz: float, seed: int, first_noise_frame: int, silent_steps: int = 1) -> int:
+        """A new row at ``f0_hz``, its noise ``frame_noise(seed, first_noise_frame + i)``;
+        returns the row."""
         if self.n_voices >= self.max_voices:
             raise RuntimeError("no free voice")
-        v = self.n_voices
         self.n_voices += 1
-        self.state[v] = self.primed_state(float(f0_hz))
-        self.seeds[v] = seed
-        self.next_noise_frame[v] = first_noise_frame
-        self.primed[v] = True
-        if silent_first_frame:  # stepped with the next step, all new voices together
-            self._silent_first[v] = float(f0_hz)
-        return v
+        self.restart(self.n_voices - 1, f0_hz, seed, first_noise_frame, silent_steps)
+        return self.n_voices - 1
+
+    @torch.inference_mode()
+    def restart(self, row: int, f0_hz: float, seed: int, first_noise_frame: int,
+                silent_steps: int = 1) -> None:
+        """Row ``row`` begins again, as a voice that has been waiting in silence at ``f0_hz``."""
+        self.state[row] = self.primed_state(float(f0_hz))
+        for tensor in (self.previous.amplitude, self.previous.harmonic_distribution,
+                       self.previous.noise_magnitudes, self.noise_tail):
+            tensor[row] = 0.0
+        self.previous_f0_hz[row] = 0.0
+        self.phase[row] = 0.0
+        self.seeds[row] = seed
+        self.next_noise_frame[row] = first_noise_frame
+        self.silent_steps[row] = silent_steps
 
     def primed_state(self, f0_hz: float) -> torch.Tensor:
         """[gru_units] GRU state after PREROLL_FRAMES of silence at ``f0_hz``.
@@ -100,21 +105,40 @@ class VoiceBank:
 
     @torch.inference_mode()
     def step(self, f0_hz: np.ndarray, power_db: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
-        """Advance every started voice by one frame.
+        """Advance every started row by one frame.
 
         Args:
             f0_hz, power_db: [n_voices] this frame's features, by row.
         Returns:
             ([n_voices, hop] audio, [n_voices] bool: the rows that hold audio).
         """
-        if self._silent_first:  # new voices begin with a frame of silence at their pitch
-            rows = torch.tensor(list(self._silent_first))
-            pitches = np.array(list(self._silent_first.values()), np.float32)
-            self._advance(rows, pitches, np.full(len(rows), -DB_RANGE, np.float32))
-            self._silent_first.clear()
         # A slice indexes views, not copies: the common path stays cheap.
         return self._advance(slice(0, self.n_voices), np.asarray(f0_hz, np.float32),
                              np.asarray(power_db, np.float32))
+
+    @torch.inference_mode()
+    def step_rows(self, rows: np.ndarray, f0_hz: np.ndarray, power_db: np.ndarray
+                  ) -> tuple[torch.Tensor, np.ndarray]:
+        """Advance rows ``rows`` [n] by one frame (features [n] each); as :meth:`step`."""
+        rows = np.asarray(rows, np.int64)
+        index = slice(int(rows[0]), int(rows[0]) + 1) if len(rows) == 1 else torch.from_numpy(rows)
+        return self._advance(index, np.asarray(f0_hz, np.float32), np.asarray(power_db, np.float32))
+
+    @torch.inference_mode()
+    def hurry(self, row: int, f0_hz: float, power_db: float, n_steps: int) -> None:
+        """Step row ``row``'s decoder ``n_steps`` times on one frame's features, without sound.
+
+        The decoder answers a change of its input a frame or two late (it learned from
+        features measured over windows centred on each frame, which rise before the sound);
+        at a note's onset in a live input, where no later input is known, running it ahead on
+        the onset's features makes its next frame sound the note at once.
+        """
+        f0 = scale_f0(torch.tensor([[f0_hz]], dtype=torch.float32))
+        power = scale_power(torch.tensor([[float(np.clip(power_db, -DB_RANGE, 0.0))]], dtype=torch.float32))
+        state = self.state[row : row + 1]
+        for _ in range(n_steps):
+            _, state = self._decode(f0, power, state)
+        self.state[row : row + 1] = state
 
     def _decode(self, f0_scaled: torch.Tensor, pw_scaled: torch.Tensor, state: torch.Tensor
                 ) -> tuple[Controls, torch.Tensor]:
@@ -150,10 +174,10 @@ class VoiceBank:
         tail[:, self.noise_offset : self.noise_offset + blocks.shape[-1]] += blocks
         noise_hop = tail[:, : self.hop].clone()  # tail may be a view, rewritten next
         self.noise_tail[rows] = torch.cat([tail[:, self.hop :], torch.zeros_like(noise_hop)], dim=1)
-        sounding = ~self.primed[index]
-        # A voice's first frame only sets where its first ramp starts: its phase stays at 0.
+        sounding = self.silent_steps[index] == 0
+        # Silent steps only set where the first heard ramp starts: the phase stays at 0.
         self.phase[rows] = torch.where(torch.from_numpy(sounding), phase, self.phase[rows])
-        self.primed[index] = False
+        self.silent_steps[index] = np.maximum(self.silent_steps[index] - 1, 0)
         self.next_noise_frame[index] += 1
         prev.amplitude[rows] = controls.amplitude
         prev.harmonic_distribution[rows] = controls.harmonic_distribution
