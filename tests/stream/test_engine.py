@@ -127,6 +127,21 @@ def test_synth_stream_equals_offline_render(cello, expressive, block):
     assert error_db(streamed.audio[streamed.latency_samples :], offline) < -40
 
 
+def test_synth_stream_equals_render_with_notes_drawn_from_a_profile(cello, expressive):
+    """Each note's vibrato, attack, release, scoop and glide drawn from a profile (the
+    literature's here): the live synth draws the same shapes as render."""
+    from ddspkit.analysis.profile import ExpressionProfile
+    from ddspkit.midi import Expression
+
+    expression = Expression(profile=ExpressionProfile())
+    offline = cello.render_midi(expressive, sample_rate_hz=48000, expression=expression)
+    plain = cello.render_midi(expressive, sample_rate_hz=48000)
+    assert error_db(offline.audio, plain.audio) > -20  # the profile changes the performance
+    streamed = stream_midi_file(expressive, cello, block_samples=480, sample_rate_hz=48000,
+                                expression=expression)
+    assert error_db(streamed.audio[streamed.latency_samples :], offline.audio) < -40
+
+
 def stealing_and_rpn_midi(path):
     """A lead whose bend range changes mid-file (RPN 0: 2 -> 12 semitones) with bends on both
     sides, and a part whose three-note chords overlap, for two voices: notes are stolen."""

@@ -26,12 +26,13 @@ whole phrases, the live synth for one frame at a time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ddspkit.analysis.profile import ExpressionProfile
 from ddspkit.analysis.statistics import DatasetStatistics
-from ddspkit.config import DB_RANGE, FRAME_RATE_HZ
+from ddspkit.config import DB_RANGE, FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from ddspkit.dsp.core import midi_to_hz
 from ddspkit.midi.score import Note
 
@@ -42,7 +43,13 @@ CONTROL_LEAD_S = CONTROL_LEAD_FRAMES / FRAME_RATE_HZ
 
 @dataclass
 class Expression:
-    """How notes become curves. Times in seconds, depths in cents, levels 0..1."""
+    """How notes become curves. Times in seconds, depths in cents, levels 0..1.
+
+    With a ``profile`` (:class:`ddspkit.analysis.profile.ExpressionProfile`), each note draws
+    its own vibrato, attack, release, scoop and glide from it (:meth:`for_note`), except the
+    fields named in ``fixed`` (what the user set explicitly). Without one, every note is
+    shaped alike by these values ("plain").
+    """
 
     attack_s: float = 0.04
     decay_s: float = 0.2
@@ -54,6 +61,32 @@ class Expression:
     vibrato_depth_cents: float = 0.0  # 0 = off
     vibrato_delay_s: float = 0.3
     vibrato_fade_s: float = 0.3
+    scoop_cents: float = 0.0  # the pitch starts this far from the note (after a rest)...
+    scoop_s: float = 0.06  # ...and reaches it after this long
+    profile: ExpressionProfile | None = None
+    fixed: frozenset[str] = field(default_factory=frozenset)
+
+    def for_note(self, note: Note, seed: int) -> Expression:
+        """The shape of one note: drawn from the profile with a generator seeded by the voice's
+        ``seed``, the note's start (16 kHz sample) and pitch, so a render is reproducible and
+        no two notes alike; without a profile, this expression itself."""
+        if self.profile is None:
+            return self
+        p = self.profile
+        uniform = np.random.default_rng([seed, round(note.start_s * SAMPLE_RATE_HZ), note.pitch]).random(8)
+        onset_s = p.vibrato_onset_s.draw(uniform[3])
+        with_vibrato = uniform[0] < p.vibrato_share
+        drawn = {
+            "vibrato_depth_cents": p.vibrato_depth_cents.draw(uniform[1]) if with_vibrato else 0.0,
+            "vibrato_rate_hz": p.vibrato_rate_hz.draw(uniform[2]),
+            # the fade-in is linear: half the depth is reached half-way through it
+            "vibrato_delay_s": max(onset_s - self.vibrato_fade_s / 2, 0.0),
+            "attack_s": p.attack_s.draw(uniform[4]),
+            "release_s": p.release_s.draw(uniform[5]),
+            "scoop_cents": p.scoop_cents.draw(uniform[6]),
+            "portamento_s": p.glide_s.draw(uniform[7]) / 0.8,  # glide: 10 -> 90 % of a linear one
+        }
+        return replace(self, profile=None, **{k: v for k, v in drawn.items() if k not in self.fixed})
 
 
 def step_curve(events: list[tuple[float, float]], times_s: np.ndarray, initial: float) -> np.ndarray:
@@ -112,6 +145,8 @@ def note_frame_values(note: Note, previous: Note | None, sound_s: np.ndarray, kn
     curve = np.full(len(sound_s), float(note.pitch))
     if legato and e.portamento_s > 0:
         curve = previous.pitch + (note.pitch - previous.pitch) * np.clip(t_pitch / e.portamento_s, 0, 1)
+    elif e.scoop_cents:
+        curve = curve + e.scoop_cents / 100 * np.clip(1 - t_pitch / max(e.scoop_s, 1e-3), 0, 1)
     if e.vibrato_depth_cents > 0:
         fade = np.clip((t_pitch - e.vibrato_delay_s) / max(e.vibrato_fade_s, 1e-3), 0, 1)
         curve = curve + e.vibrato_depth_cents / 100 * fade * np.sin(2 * np.pi * e.vibrato_rate_hz * t_pitch)
@@ -137,14 +172,15 @@ def dynamic_power_db(velocity_level: np.ndarray, envelope_db: np.ndarray, expres
 
 def voice_frames(notes: list[Note], sound_s: np.ndarray, known_s: np.ndarray, bend_semitones: np.ndarray,
                  expression_cc: np.ndarray, volume_cc: np.ndarray, statistics: DatasetStatistics | None,
-                 expression: Expression) -> tuple[np.ndarray, np.ndarray]:
+                 expression: Expression, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """One voice's (f0_hz [n], power_db [n]) at frames.
 
     ``notes``: the voice's notes in order (the last one's ``end_s`` may be inf, still held);
     ``sound_s``, ``known_s``: [n] each frame's sound and known times (s); ``bend_semitones``,
     ``expression_cc``, ``volume_cc``: [n] the part's bend and CC11 / CC7 at each known time.
     A frame plays the latest note that has begun by its known time; a frame that knows no
-    note yet is silence at the first note's pitch.
+    note yet is silence at the first note's pitch. ``seed``: the voice's, for notes' shapes
+    drawn from a profile (:meth:`Expression.for_note`).
     """
     sound_s, known_s = np.asarray(sound_s, np.float64), np.asarray(known_s, np.float64)
     starts = np.array([n.start_s for n in notes])
@@ -156,7 +192,7 @@ def voice_frames(notes: list[Note], sound_s: np.ndarray, known_s: np.ndarray, be
         frames = current == i
         previous = notes[i - 1] if i > 0 else None
         pitch[frames], envelope_db[frames] = note_frame_values(
-            notes[i], previous, sound_s[frames], known_s[frames], expression)
+            notes[i], previous, sound_s[frames], known_s[frames], expression.for_note(notes[i], seed))
         velocity_level[frames] = notes[i].velocity / 127.0
     power_db = dynamic_power_db(velocity_level, envelope_db, np.asarray(expression_cc, np.float64),
                                 np.asarray(volume_cc, np.float64), statistics)

@@ -259,7 +259,8 @@ class PartPerformance:
         end_s = max(last.start_s, time_s)
         voice.notes[-1] = Note(last.pitch, last.start_s, end_s, last.velocity)
         voice.held_by_pedal = False
-        silent_from = to_model_samples(end_s + self.expression.release_s - CONTROL_LEAD_S + PHRASE_TAIL_S)
+        release_s = self.expression.for_note(voice.notes[-1], voice.seed).release_s
+        silent_from = to_model_samples(end_s + release_s - CONTROL_LEAD_S + PHRASE_TAIL_S)
         phrase = voice.phrases[-1]
         phrase.end = phrase.grid_at_or_after(max(silent_from, phrase.start + HOP_SAMPLES))
 
@@ -271,7 +272,7 @@ class PartPerformance:
         n = len(sound)
         return voice_frames(voice.notes, np.asarray(sound) / SAMPLE_RATE_HZ, known_s,
                             np.full(n, self.bend_semitones), np.full(n, float(self.expression_cc)),
-                            np.full(n, float(self.volume)), statistics, self.expression)
+                            np.full(n, float(self.volume)), statistics, self.expression, voice.seed)
 
     def phrase_curves(self, voice: PerformedVoice, index: int, statistics: DatasetStatistics | None
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -286,4 +287,4 @@ class PartPerformance:
                             step_curve(self.bend_history, known_s, 0.0),
                             step_curve(controls.get(EXPRESSION_CC, []), known_s, DEFAULT_EXPRESSION),
                             step_curve(controls.get(VOLUME_CC, []), known_s, DEFAULT_VOLUME),
-                            statistics, self.expression)
+                            statistics, self.expression, voice.seed)
