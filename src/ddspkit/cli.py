@@ -38,7 +38,7 @@ def user_errors(func):
 
 
 def _print_summary(data) -> None:
-    from ddspkit.training.data import summary_rows
+    from ddspkit.report.training import summary_rows
 
     table = terminal.table(show_header=False, box=None, padding=(0, 2))
     for label, text in summary_rows(data):
@@ -78,7 +78,7 @@ def prepare_cmd(folder: Path = typer.Argument(..., help="Folder of recordings (s
 
 def _print_files(folder: Path, data) -> None:
     """One row per prepared file: what each take brings, so a bad one is easy to find."""
-    from ddspkit.training.data import FILE_COLUMNS, file_rows
+    from ddspkit.report.training import FILE_COLUMNS, file_rows
 
     table = terminal.table(*FILE_COLUMNS, box=None, padding=(0, 2))
     for row in file_rows(data, folder):

@@ -125,7 +125,7 @@ def show_dataset(data, workspace: Workspace) -> Path:
     ``data``: a :class:`ddspkit.training.data.PreparedDataset`. Returns the figure's path.
     """
     from ddspkit.render.plot import plot_dataset
-    from ddspkit.training.data import summary_rows
+    from ddspkit.report.training import summary_rows
 
     rows = summary_rows(data)
     width = max(len(label) for label, _ in rows)

@@ -1,5 +1,6 @@
 """Core pieces the studio added for every front end: the training preview hook, the
-history reader, a MIDI rendering's figure, dataset rows and model names."""
+history reader, a MIDI rendering's figure and model names. (The dataset rows are tested in
+tests/report/test_training.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import ddspkit
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.errors import UserError
 from ddspkit.io.models import check_name
-from ddspkit.training.data import FILE_COLUMNS, file_rows, summary_rows
 from ddspkit.training.trainer import read_history, train
 
 
@@ -28,12 +28,6 @@ def test_each_checkpoint_hands_over_the_held_out_preview(sung_dataset, tmp_path)
         assert preview.target.shape == preview.resynthesis.shape == (4 * SAMPLE_RATE_HZ,)
         assert np.isfinite(preview.resynthesis).all() and np.abs(preview.target).max() > 0.05
     assert result.validation_loss == pytest.approx(history[-1]["validation_loss"], abs=1e-4)
-
-    rows = dict(summary_rows(data))
-    assert rows["files"] == "8 read, 1 skipped" and "Hz" in rows["model range"]
-    files = file_rows(data, sung_dataset)
-    assert len(files) == 8 and all(len(r) == len(FILE_COLUMNS) for r in files)
-    assert files[0][0] == "take0.wav" and files[0][1] == "10.1 s"
 
 
 def test_history_skips_a_line_cut_short(tmp_path):

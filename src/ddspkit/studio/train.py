@@ -9,11 +9,12 @@ import gradio as gr
 from ddspkit import paths
 from ddspkit.errors import UserError
 from ddspkit.io.models import check_name
+from ddspkit.report.training import FILE_COLUMNS, file_rows, summary_rows
 from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
 from ddspkit.studio.training_session import Snapshot, TrainingSession, data_folder
 from ddspkit.studio.ui import JobResult, note, page_errors, status, stream_job
-from ddspkit.training.data import FILE_COLUMNS, PreparedDataset, file_rows, prepare, summary_rows
+from ddspkit.training.data import PreparedDataset, prepare
 from ddspkit.training.trainer import RECIPES
 
 CHECKING = "checking the data"
