@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ddspkit
-from ddspkit.report.training import FILE_COLUMNS, file_rows, summary_rows
+from ddspkit.report.training import FILE_COLUMNS, file_rows, held_out_text, summary_rows
 
 
 def test_prepared_data_reads_as_rows_and_one_row_per_file(sung_dataset):
@@ -16,3 +16,7 @@ def test_prepared_data_reads_as_rows_and_one_row_per_file(sung_dataset):
     assert len(files) == 8 and all(len(r) == len(FILE_COLUMNS) for r in files)
     assert files[0][0] == "take0.wav" and files[0][1] == "10.1 s"
     assert all(r[5].endswith(" %") for r in files)
+
+
+def test_the_held_out_loss_reads_with_three_decimals_or_not_at_all():
+    assert held_out_text(6.69912) == "6.699" and held_out_text(None) == "n/a"

@@ -1,4 +1,4 @@
-"""Training as the faces print it: what prepared data holds, and per file."""
+"""Training as the faces print it: what prepared data holds, per file, and a run's result."""
 
 from __future__ import annotations
 
@@ -38,3 +38,8 @@ def file_rows(data: PreparedDataset, folder: Path) -> list[tuple[str, ...]]:
                      d.median_note or "-", f"{100 * f.clipped_share:.2f} %"))
     return rows
 
+
+
+def held_out_text(validation_loss: float | None) -> str:
+    """A run's held-out loss as printed: three decimals, or 'n/a' without held-out audio."""
+    return "n/a" if validation_loss is None else f"{validation_loss:.3f}"
