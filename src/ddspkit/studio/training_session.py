@@ -146,6 +146,7 @@ class TrainingSession(TrainingObserver):
                                    folder, notes)
 
         def work(job: Job):
+            self._job = job  # the observer's should_stop asks this job, never the last one
             data = prepare(folder, on_file=lambda path, problem: job.report(f"read {path.name}"))
             self._update(phase="training", data=data, text=f"{name}: loading the run", fraction=0.0)
             try:
