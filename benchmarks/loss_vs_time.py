@@ -16,11 +16,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ddspkit.training import trainer as training
+from ddspkit.training.run import RunFolder
 
 
 def read_history(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows = [r for r in training.read_history(run_dir) if r.get("validation_loss") is not None]
+    rows = [r for r in RunFolder(run_dir).history() if r.get("validation_loss") is not None]
     return (np.array([r["step"] for r in rows]), np.array([r["train_seconds"] for r in rows]),
             np.array([r["validation_loss"] for r in rows]))
 

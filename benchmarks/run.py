@@ -33,7 +33,7 @@ from ddspkit.dsp.losses import multiscale_spectral_loss
 from ddspkit.dsp.synths import harmonic_synth
 from ddspkit.model import Instrument
 from ddspkit.render.signals import sung_phrase
-from ddspkit.training.trainer import RECIPES
+from ddspkit.training.recipes import RECIPES
 
 
 def timed(fn, repeats: int, warmup: int = 1) -> float:

@@ -39,7 +39,8 @@ from ddspkit.io.models import load_model
 from ddspkit.render.evaluate import spectral_distance
 from ddspkit.terminal import table
 from ddspkit.training.data import prepare
-from ddspkit.training.trainer import DEFAULT_RECIPE, default_device, train
+from ddspkit.training.recipes import DEFAULT_RECIPE
+from ddspkit.training.trainer import default_device, train
 
 # Held-out scores at these steps (and every `every` steps after the last), denser early,
 # where a fine-tuned run moves fastest.

@@ -18,7 +18,7 @@ from typing import Any
 
 from ddspkit.io.modelfile import save_model
 from ddspkit.io.models import load_model
-from ddspkit.training.trainer import DEFAULT_RECIPE, FINETUNE_RECIPE, RECIPES
+from ddspkit.training.recipes import DEFAULT_RECIPE, FINETUNE_RECIPE, RECIPES
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "src" / "ddspkit" / "assets"

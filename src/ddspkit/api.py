@@ -198,6 +198,8 @@ def train(folder: str | Path, name: str, recipe: Recipe | str | None = None,
     ``start_from``: "auto" (the nearest bundled model; the default for a new run),
     "scratch" (random weights), or a model name or path to fine-tune. ``recipe``: None picks
     'finetune' from a model's weights and 'fast' from random weights (a resume keeps its own).
+    ``options`` go to :func:`ddspkit.training.trainer.train` (``restart``, ``seed``, and
+    ``observer``: a :class:`ddspkit.training.observer.TrainingObserver` that follows the run).
     """
     data: PreparedDataset = prepare(folder)
     result = _train(data, name, recipe, n_steps=steps, device=device,

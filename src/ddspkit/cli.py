@@ -15,6 +15,8 @@ from ddspkit import terminal
 from ddspkit.errors import UserError
 from ddspkit.terminal import err as console
 from ddspkit.terminal import out
+from ddspkit.training.observer import Progress, TrainingObserver
+from ddspkit.training.recipes import DEFAULT_RECIPE, FINETUNE_RECIPE, RECIPES, get_recipe
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -38,7 +40,7 @@ def user_errors(func):
 
 
 def _print_summary(data) -> None:
-    from ddspkit.training.data import summary_rows
+    from ddspkit.report.training import summary_rows
 
     table = terminal.table(show_header=False, box=None, padding=(0, 2))
     for label, text in summary_rows(data):
@@ -49,14 +51,14 @@ def _print_summary(data) -> None:
 
 
 def _prepare_with_progress(folder: Path):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+    from rich.progress import Progress as Bar
 
     from ddspkit.training.data import find_audio_files, prepare
 
     n_files = len(find_audio_files(folder)) if folder.is_dir() else 0
-    with Progress(TextColumn("preparing"), BarColumn(), MofNCompleteColumn(),
-                  terminal.literal_column("{task.fields[file]}"), console=console,
-                  transient=True) as bar:
+    with Bar(TextColumn("preparing"), BarColumn(), MofNCompleteColumn(),
+             terminal.literal_column("{task.fields[file]}"), console=console, transient=True) as bar:
         task = bar.add_task("prepare", total=n_files, file="")
 
         def on_file(path: Path, problem: str | None) -> None:
@@ -78,7 +80,7 @@ def prepare_cmd(folder: Path = typer.Argument(..., help="Folder of recordings (s
 
 def _print_files(folder: Path, data) -> None:
     """One row per prepared file: what each take brings, so a bad one is easy to find."""
-    from ddspkit.training.data import FILE_COLUMNS, file_rows
+    from ddspkit.report.training import FILE_COLUMNS, file_rows
 
     table = terminal.table(*FILE_COLUMNS, box=None, padding=(0, 2))
     for row in file_rows(data, folder):
@@ -86,14 +88,43 @@ def _print_files(folder: Path, data) -> None:
     out.print(table)
 
 
+def _recipe_help() -> str:
+    """The --recipe help, each recipe's steps read from the recipe itself."""
+    fast, finetune, reference = RECIPES[DEFAULT_RECIPE], RECIPES[FINETUNE_RECIPE], RECIPES["reference"]
+    return (f"Training recipe: '{fast.name}' ({fast.n_steps:,} steps; the default from random "
+            f"weights), '{finetune.name}' ({finetune.n_steps:,} steps; the default from a model) "
+            f"or '{reference.name}' (Magenta's Train_VST: {reference.n_steps / 1000:g}k steps).")
+
+
+class _TrainingBar(TrainingObserver):
+    """The command line's view of a run: a progress bar on stderr, its notes above the bar."""
+
+    def __init__(self, bar, task, name: str, device: str, run_dir: Path, resuming: bool) -> None:
+        self.bar, self.task, self.name, self.device = bar, task, name, device
+        self.run_dir, self.resuming = run_dir, resuming
+        self.progress = Progress()
+
+    def on_start(self, start, recipe) -> None:
+        self.bar.console.print(f"training {self.name} with the '{recipe.name}' recipe on "
+                               f"{self.device}; logs: tensorboard --logdir \"{self.run_dir}\"")
+        self.bar.console.print(("the run started " if self.resuming else "starting ") + start.describe())
+        self.bar.update(self.task, total=recipe.n_steps)
+
+    def on_step(self, step: int, total_steps: int, loss: float) -> None:
+        self.progress.update(step, total_steps)
+        self.bar.update(self.task, completed=step, total=total_steps, loss=loss,
+                        rate=self.progress.steps_per_second, seconds_left=self.progress.seconds_left)
+
+    def on_message(self, line: str) -> None:
+        terminal.warning(line, self.bar.console)
+
+
 @app.command("train")
 @user_errors
 def train_cmd(
     folder: Path = typer.Argument(..., help="Folder of recordings of one instrument."),
     name: str = typer.Option(..., "--name", "-n", help="The instrument's name, e.g. Cello."),
-    recipe: str = typer.Option(None, help="Training recipe: 'fast' (4,000 steps; the default "
-                               "from random weights), 'finetune' (1,000 steps; the default "
-                               "from a model) or 'reference' (Magenta's Train_VST: 30k steps)."),
+    recipe: str = typer.Option(None, help=_recipe_help()),
     steps: int = typer.Option(None, help="Total training steps (default: the recipe's)."),
     device: str = typer.Option(None, help="cpu, cuda, cuda:1, mps (default: a GPU if any)."),
     restart: bool = typer.Option(False, help="Discard the saved checkpoint and start over."),
@@ -104,11 +135,13 @@ def train_cmd(
                                    "weights), or a model name or file to fine-tune."),
 ):
     """Train an instrument; run the same command again to resume after any interruption."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, TextColumn
+    from rich.progress import Progress as Bar
 
-    from ddspkit import paths
     from ddspkit.io.models import check_name
-    from ddspkit.training.trainer import Distributed, TrainingInterrupted, default_device, get_recipe, train
+    from ddspkit.report.training import held_out_text
+    from ddspkit.training.run import RunFolder
+    from ddspkit.training.trainer import Distributed, TrainingInterrupted, default_device, train
 
     if not Distributed.from_env().is_main:  # under torchrun, one process speaks
         out.quiet = console.quiet = True
@@ -116,47 +149,29 @@ def train_cmd(
     data = _prepare_with_progress(folder)
     _print_summary(data)
     asked = get_recipe(recipe) if recipe else None  # an unknown name fails before any work
-    run_dir = paths.runs_dir() / name
-    resuming = (run_dir / "checkpoint.pt").exists() and not restart
+    run = RunFolder.named(name)
+    resuming = run.resumes(restart)
     if resuming:
         out.print("resuming from the last checkpoint")
     start = time.perf_counter()
-    with Progress(terminal.literal_column("{task.description}", "bold"), BarColumn(),
-                  TextColumn("step {task.completed}/{task.total}"),
-                  TextColumn("loss {task.fields[loss]:.3f}"),
-                  TextColumn("{task.fields[rate]:.2f} steps/s"), TimeRemainingColumn(),
-                  console=console) as bar:
-        task = bar.add_task(name, total=steps, loss=float("nan"), rate=0.0)
-        first: list[float] = []
-
-        def on_step(step: int, total: int, loss: float) -> None:
-            now = time.perf_counter()
-            if not first:
-                first[:] = [now, step]
-            rate = (step - first[1]) / (now - first[0]) if now > first[0] else 0.0
-            bar.update(task, completed=step, total=total, loss=loss, rate=rate)
-
-        def on_start(start, chosen) -> None:
-            bar.console.print(f"training {name} with the '{chosen.name}' recipe on "
-                              f"{device or default_device()}; logs: tensorboard --logdir "
-                              f"\"{run_dir}\"")
-            bar.console.print(("the run started " if resuming else "starting ") + start.describe())
-            bar.update(task, total=chosen.n_steps)
-
+    with Bar(terminal.literal_column("{task.description}", "bold"), BarColumn(),
+             TextColumn("step {task.completed}/{task.total}"),
+             TextColumn("loss {task.fields[loss]:.3f}"),
+             TextColumn("{task.fields[rate]:.2f} steps/s"), terminal.TimeLeftColumn(),
+             console=console) as bar:
+        task = bar.add_task(name, total=steps, loss=float("nan"), rate=0.0, seconds_left=None)
+        shown = _TrainingBar(bar, task, name, device or default_device(), run.path, resuming)
         try:
             result = train(data, name, asked, n_steps=steps, device=device, seed=seed,
-                           restart=restart, checkpoint_every=checkpoint_every, on_step=on_step,
-                           source=str(folder.resolve()), run_dir=run_dir,
-                           on_message=lambda line: terminal.warning(line, bar.console),
-                           start_from=start_from, on_start=on_start)
+                           restart=restart, checkpoint_every=checkpoint_every, run_dir=run.path,
+                           source=str(folder.resolve()), start_from=start_from, observer=shown)
         except TrainingInterrupted as stop:
             bar.stop()
             console.print(f"interrupted at step {stop.step}: checkpoint saved, model written to "
                           f"{stop.model_path}. Run the same command to resume.")
             raise typer.Exit(130) from None
-    val = "n/a" if result.validation_loss is None else f"{result.validation_loss:.3f}"
     out.print(f"trained {result.step} steps in {time.perf_counter() - start:.0f} s; held-out "
-              f"loss {val}\nmodel: {result.model_path}")
+              f"loss {held_out_text(result.validation_loss)}\nmodel: {result.model_path}")
 
 
 # Options several commands share (typer reads a default's Option object as the definition).

@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import numpy as np
 
 from ddspkit import paths
 from ddspkit.errors import UserError
+from ddspkit.training.observer import Progress, TrainingObserver
+from ddspkit.training.run import RunFolder
 
 DRIVE_MOUNT = Path("/content/drive")  # where Colab mounts Google Drive; "My Drive" is under it
 MY_DRIVE = "MyDrive"
@@ -49,14 +52,18 @@ class Workspace:
     on_colab: bool
 
     @property
-    def run_dir(self) -> Path:
+    def run(self) -> RunFolder:
         """The training run's folder: checkpoint, history.jsonl, TensorBoard logs."""
-        return paths.runs_dir() / self.name
+        return RunFolder.named(self.name)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.path
 
     @property
     def notebook_dir(self) -> Path:
         """The figures and sounds the notebook shows, kept with the run."""
-        return self.run_dir / "notebook"
+        return self.run.notebook
 
 
 def mount_drive() -> Path:
@@ -125,7 +132,7 @@ def show_dataset(data, workspace: Workspace) -> Path:
     ``data``: a :class:`ddspkit.training.data.PreparedDataset`. Returns the figure's path.
     """
     from ddspkit.render.plot import plot_dataset
-    from ddspkit.training.data import summary_rows
+    from ddspkit.report.training import summary_rows
 
     rows = summary_rows(data)
     width = max(len(label) for label, _ in rows)
@@ -162,46 +169,40 @@ def _eta(seconds: float) -> str:
     return f"{seconds / 60:.0f} min left" if seconds >= 90 else f"{seconds:.0f} s left"
 
 
-class TrainingDisplay:
-    """A progress bar and a live loss curve, fed by ``training.train``'s ``on_step``.
+class TrainingDisplay(TrainingObserver):
+    """The notebook's view of a run: a progress bar and a live loss curve.
 
-    In a notebook both are redrawn in place: the bar at most every ``bar_every_s``, the curve
-    (this session's losses over the run's checkpoints from ``history.jsonl``) every
-    ``plot_every_s``, as drawing it costs more than a training step. Elsewhere a line of text
-    is printed every ``text_every_s``.
+    In a notebook both appear once the run starts and are redrawn in place: the bar at most
+    every ``bar_every_s``, the curve (this session's losses over the run's checkpoints from
+    ``history.jsonl``) every ``plot_every_s``, as drawing it costs more than a training step.
+    Elsewhere a line of text is printed every ``text_every_s``.
     """
 
-    def __init__(self, run_dir: Path, total_steps: int, bar_every_s: float = 0.5,
-                 plot_every_s: float = 5.0, text_every_s: float = 30.0) -> None:
-        self.run_dir, self.total_steps = run_dir, total_steps
+    def __init__(self, name: str, run: RunFolder, resuming: bool, bar_every_s: float = 0.5,
+                 plot_every_s: float = 5.0, text_every_s: float = 30.0,
+                 stop_when: Callable[[], bool] | None = None) -> None:
+        self.name, self.run, self.resuming, self.stop_when = name, run, resuming, stop_when
         self.bar_every_s, self.plot_every_s, self.text_every_s = bar_every_s, plot_every_s, text_every_s
+        self.progress = Progress()
         self.steps: list[int] = []
         self.losses: list[float] = []
         self.messages: list[str] = []
-        self.first_time: float | None = None
         self.last_bar = self.last_plot = -math.inf
+        self.in_notebook = _ipython() is not None
         self.bar = self.plot = None
-        if _ipython() is not None:
-            from IPython.display import HTML, display
-
-            self.bar = display(HTML(self.bar_html()), display_id=True)
-            self.plot = display(HTML("<i>the loss curve appears after the first steps</i>"),
-                                display_id=True)
 
     @property
-    def steps_per_second(self) -> float:
-        if len(self.steps) < 2 or self.first_time is None:
-            return math.nan
-        return (self.steps[-1] - self.steps[0]) / max(time.perf_counter() - self.first_time, 1e-9)
+    def total_steps(self) -> int:
+        return self.progress.total_steps
 
     def status(self) -> str:
         step = self.steps[-1] if self.steps else 0
         parts = [f"step {step}/{self.total_steps}"]
         if self.losses:
             parts.append(f"loss {self.losses[-1]:.3f}")
-        rate = self.steps_per_second
-        if math.isfinite(rate) and rate > 0:
-            parts += [f"{rate:.2f} steps/s", _eta((self.total_steps - step) / rate)]
+        rate, left = self.progress.steps_per_second, self.progress.seconds_left
+        if rate > 0 and left is not None:
+            parts += [f"{rate:.2f} steps/s", _eta(left)]
         return " · ".join(p for p in parts if p)
 
     def bar_html(self) -> str:
@@ -209,11 +210,23 @@ class TrainingDisplay:
         return (f'<progress value="{step}" max="{self.total_steps}" style="width: 50%"></progress>'
                 f" {html.escape(self.status())}")
 
+    def on_start(self, start, recipe) -> None:
+        from ddspkit.training.trainer import default_device
+
+        self.progress.total_steps = recipe.n_steps
+        print(f"training {self.name} with the '{recipe.name}' recipe on {default_device()}, "
+              f"{recipe.n_steps} steps, {start.describe()}"
+              + (f"; resuming from the checkpoint in {self.run.path}" if self.resuming else ""))
+        if self.in_notebook:
+            from IPython.display import HTML, display
+
+            self.bar = display(HTML(self.bar_html()), display_id=True)
+            self.plot = display(HTML("<i>the loss curve appears after the first steps</i>"),
+                                display_id=True)
+
     def on_step(self, step: int, total_steps: int, loss: float) -> None:
+        self.progress.update(step, total_steps)
         now = time.perf_counter()
-        if self.first_time is None:
-            self.first_time = now
-        self.total_steps = total_steps
         self.steps.append(step)
         self.losses.append(loss)
         if self.bar is None:
@@ -231,6 +244,9 @@ class TrainingDisplay:
         self.messages.append(line)
         print(f"warning: {line}", flush=True)
 
+    def should_stop(self) -> bool:
+        return self.stop_when is not None and self.stop_when()
+
     def refresh_bar(self) -> None:
         from IPython.display import HTML
 
@@ -241,9 +257,8 @@ class TrainingDisplay:
         from IPython.display import Image
 
         from ddspkit.render.plot import loss_figure, png_bytes
-        from ddspkit.training.trainer import read_history
 
-        figure = loss_figure(read_history(self.run_dir), self.steps, self.losses)
+        figure = loss_figure(self.run.history(), self.steps, self.losses)
         self.plot.update(Image(data=png_bytes(figure)))
         self.last_plot = time.perf_counter()
 
@@ -256,45 +271,40 @@ class TrainingDisplay:
     def summary(self, result) -> str:
         """What this session did: the steps it trained (and where it resumed), held-out loss,
         model file. ``result``: a :class:`ddspkit.training.trainer.TrainResult`."""
-        val = "n/a" if result.validation_loss is None else f"{result.validation_loss:.3f}"
+        from ddspkit.report.training import held_out_text
+
         if not self.steps:
             done = (f"already trained to step {result.step}: nothing to do (raise STEPS to "
                     "train further)")
         else:
-            seconds = time.perf_counter() - (self.first_time or time.perf_counter())
+            seconds = self.progress.seconds_since_first()
             done = f"trained steps {self.steps[0]}-{self.steps[-1]} of {self.total_steps} in {seconds:.0f} s"
             if self.steps[0] > 1:
                 done += f" (resumed from step {self.steps[0] - 1})"
-        return f"{done}; held-out loss {val}\nmodel: {result.model_path}"
+        return f"{done}; held-out loss {held_out_text(result.validation_loss)}\nmodel: {result.model_path}"
 
 
-def train(workspace: Workspace, data, recipe=None, steps: int | None = None, **options):
+def train(workspace: Workspace, data, recipe=None, steps: int | None = None,
+          should_stop: Callable[[], bool] | None = None, **options):
     """Train (or resume) ``workspace.name`` on ``data`` with a progress bar and a live loss curve.
 
     ``data``: a :class:`ddspkit.training.data.PreparedDataset`; ``recipe``: a name, or None for the
     trainer's choice ('finetune' from the nearest bundled model, the default start); ``options`` go to
-    :func:`ddspkit.training.trainer.train`. A stop (the notebook's stop button, or ``should_stop``)
-    saves the checkpoint and the model, then raises UserError saying how to resume: running
-    the cell again. Returns the trained :class:`ddspkit.api.Model`.
+    :func:`ddspkit.training.trainer.train`. A stop (the notebook's stop button, or ``should_stop``
+    returning True) saves the checkpoint and the model, then raises UserError saying how to
+    resume: running the cell again. Returns the trained :class:`ddspkit.api.Model`.
     """
     from ddspkit.api import load_model
-    from ddspkit.training.trainer import FINETUNE_RECIPE, TrainingInterrupted, default_device, get_recipe
+    from ddspkit.training.recipes import get_recipe
+    from ddspkit.training.trainer import TrainingInterrupted
     from ddspkit.training.trainer import train as train_run
 
     asked = get_recipe(recipe) if isinstance(recipe, str) else recipe
-    resuming = (workspace.run_dir / "checkpoint.pt").exists()
-    display = TrainingDisplay(workspace.run_dir, steps or get_recipe(FINETUNE_RECIPE).n_steps)
-
-    def on_start(start, chosen) -> None:
-        display.total_steps = chosen.n_steps
-        print(f"training {workspace.name} with the '{chosen.name}' recipe on {default_device()}, "
-              f"{chosen.n_steps} steps, {start.describe()}"
-              + (f"; resuming from the checkpoint in {workspace.run_dir}" if resuming else ""))
-
+    display = TrainingDisplay(workspace.name, workspace.run,
+                              workspace.run.resumes(options.get("restart", False)), stop_when=should_stop)
     try:
-        result = train_run(data, workspace.name, asked, n_steps=steps, on_step=display.on_step,
-                           on_message=display.on_message, source=str(workspace.data_folder),
-                           on_start=on_start, **options)
+        result = train_run(data, workspace.name, asked, n_steps=steps, observer=display,
+                           source=str(workspace.data_folder), **options)
     except TrainingInterrupted as stop:
         display.finish()
         raise UserError(f"stopped at step {stop.step}: checkpoint and model saved in "

@@ -8,8 +8,10 @@ to whole :class:`~rich.text.Text` spans, never parsed out of a string that may h
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Console
-from rich.progress import TextColumn
+from rich.progress import ProgressColumn, Task, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -40,6 +42,25 @@ def bold(text: str) -> Text:
 def literal_column(template: str, style: str = "") -> TextColumn:
     """A progress-bar column whose text (a file or model name) is never read as markup."""
     return TextColumn(template, style=style, markup=False)
+
+
+class TimeLeftColumn(ProgressColumn):
+    """A progress-bar column showing the task's ``seconds_left`` field (None: unknown) as
+    rich's own ``TimeRemainingColumn`` shows time: ``h:mm:ss``, ``-:--:--`` while unknown,
+    ``0:00:00`` once done. The estimate comes from the caller, not from rich's sampling."""
+
+    max_refresh = 0.5  # redrawn twice a second at most, as rich's: a steadier figure
+
+    def render(self, task: Task) -> Text:
+        style = "progress.remaining"
+        if task.total is None:
+            return Text("", style=style)
+        seconds_left = 0.0 if task.finished else task.fields.get("seconds_left")
+        if seconds_left is None:
+            return Text("-:--:--", style=style)
+        minutes, seconds = divmod(math.ceil(seconds_left), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"{hours:d}:{minutes:02d}:{seconds:02d}", style=style)
 
 
 def table(*headers: str, **options) -> Table:

@@ -32,7 +32,8 @@ from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES
 from ddspkit.errors import UserError
 from ddspkit.io.ddsp_vst.plugin import zip_for_plugin
 from ddspkit.training.data import cut_examples, held_out_phrase
-from ddspkit.training.trainer import RECIPES, read_history
+from ddspkit.training.recipes import RECIPES
+from ddspkit.training.run import RunFolder
 
 NOTEBOOK = REPO / "notebooks" / "train_vst.ipynb"
 PARAMETERS = {"MODEL_NAME", "DATA_FOLDER", "WORK_FOLDER", "RECIPE", "STEPS"}
@@ -178,7 +179,7 @@ def test_notebook_runs_headless_stops_and_resumes(kernel, sung_dataset, tmp_path
             in text_of(train)) and f"(resumed from step {stopped_at})" in text_of(train)
     assert any("<progress" in html for html in shown(train, "text/html"))
     assert len(shown(train, "image/png")) == 1  # the loss curve, redrawn in place
-    assert [row["step"] for row in read_history(run_dir)][-1] == stopped_at + 2
+    assert [row["step"] for row in RunFolder(run_dir).history()][-1] == stopped_at + 2
     for fragment in ("listen_held_out(", "sung_phrase()"):
         listen = outputs_of(done, fragment)
         assert sum("<audio" in html for html in shown(listen, "text/html")) == 2

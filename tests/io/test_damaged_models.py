@@ -164,11 +164,16 @@ def nan_at(calls_that_fail):
 def test_nan_loss_rolls_back_with_a_lower_learning_rate(sung_dataset, monkeypatch):
     import ddspkit
     from ddspkit.training import trainer as training
+    from ddspkit.training.observer import TrainingObserver
+
+    class Notes(TrainingObserver):
+        def on_message(self, line: str) -> None:
+            messages.append(line)
 
     monkeypatch.setattr(training, "multiscale_spectral_loss", nan_at({5, 6}))
     messages = []
     result = training.train(ddspkit.prepare(sung_dataset), "Wobbly", n_steps=8, checkpoint_every=3,
-                            on_message=messages.append, start_from="scratch")
+                            observer=Notes(), start_from="scratch")
     assert result.step == 8
     assert len(messages) == 2 and "back to step 3" in messages[0] and "x0.25" in messages[1]
     loaded = load_model(result.model_path)  # the weights stayed finite

@@ -1,5 +1,6 @@
-"""Core pieces the studio added for every front end: the training preview hook, the
-history reader, a MIDI rendering's figure, dataset rows and model names."""
+"""Core pieces the studio added for every front end: the training preview hook, a MIDI
+rendering's figure and model names. (The run folder's history reader is tested in
+tests/training/test_run.py, the dataset rows in tests/report/test_training.py.)"""
 
 from __future__ import annotations
 
@@ -10,36 +11,36 @@ import ddspkit
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.errors import UserError
 from ddspkit.io.models import check_name
-from ddspkit.training.data import FILE_COLUMNS, file_rows, summary_rows
-from ddspkit.training.trainer import read_history, train
+from ddspkit.training.observer import TrainingObserver
+from ddspkit.training.run import RunFolder
+from ddspkit.training.trainer import train
+
+
+class Previews(TrainingObserver):
+    """Keeps every checkpoint's preview."""
+
+    def __init__(self) -> None:
+        self.seen = []
+
+    def on_checkpoint(self, preview) -> None:
+        self.seen.append(preview)
 
 
 @pytest.mark.slow
 def test_each_checkpoint_hands_over_the_held_out_preview(sung_dataset, tmp_path):
     data = ddspkit.prepare(sung_dataset)
-    previews = []
+    observer = Previews()
     result = train(data, "Hook", n_steps=2, checkpoint_every=1, run_dir=tmp_path / "run",
-                   on_checkpoint=previews.append)
+                   observer=observer)
+    previews = observer.seen
     assert [p.step for p in previews] == [1, 2]  # every checkpoint, the last one included
-    history = read_history(tmp_path / "run")
+    history = RunFolder(tmp_path / "run").history()
     assert [row["step"] for row in history] == [1, 2]
     for preview, row in zip(previews, history, strict=True):
         assert preview.validation_loss == pytest.approx(row["validation_loss"], abs=1e-4)
         assert preview.target.shape == preview.resynthesis.shape == (4 * SAMPLE_RATE_HZ,)
         assert np.isfinite(preview.resynthesis).all() and np.abs(preview.target).max() > 0.05
     assert result.validation_loss == pytest.approx(history[-1]["validation_loss"], abs=1e-4)
-
-    rows = dict(summary_rows(data))
-    assert rows["files"] == "8 read, 1 skipped" and "Hz" in rows["model range"]
-    files = file_rows(data, sung_dataset)
-    assert len(files) == 8 and all(len(r) == len(FILE_COLUMNS) for r in files)
-    assert files[0][0] == "take0.wav" and files[0][1] == "10.1 s"
-
-
-def test_history_skips_a_line_cut_short(tmp_path):
-    (tmp_path / "history.jsonl").write_text('{"step": 250, "validation_loss": 7.1}\n{"step": 5')
-    assert read_history(tmp_path) == [{"step": 250, "validation_loss": 7.1}]
-    assert read_history(tmp_path / "missing") == []
 
 
 def test_a_midi_rendering_draws_its_notes_and_pitch(tmp_path):

@@ -20,6 +20,9 @@ from ddspkit import paths
 from ddspkit.analysis.features import extract_features
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.render.signals import sung_phrase
+from ddspkit.training.observer import TrainingObserver
+from ddspkit.training.run import RunFolder
+from ddspkit.training.trainer import TrainingInterrupted, train
 
 pytestmark = pytest.mark.slow
 
@@ -158,3 +161,41 @@ def test_nan_samples_in_training_data_never_reach_the_model(tmp_path):
     assert all(np.isfinite(f.audio).all() for f in data.files)
     model = ddspkit.train(folder, name="NaNSafe", steps=3)
     assert np.isfinite(model.info.provenance["validation_loss"])
+
+
+class Recorder(TrainingObserver):
+    """Writes down what a run tells its observer; asks it to stop after ``stop_after`` steps."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.events: list[tuple] = []
+        self.stop_after = stop_after
+
+    def on_candidate(self, model: str, index: int, count: int) -> None:
+        self.events.append(("candidate", model))
+
+    def on_start(self, start, recipe) -> None:
+        self.events.append(("start", start.describe(), recipe.name, recipe.n_steps))
+
+    def on_step(self, step: int, total_steps: int, loss: float) -> None:
+        self.events.append(("step", step, total_steps))
+
+    def on_checkpoint(self, preview) -> None:
+        self.events.append(("checkpoint", preview.step))
+
+    def should_stop(self) -> bool:
+        steps = [e for e in self.events if e[0] == "step"]
+        return self.stop_after is not None and len(steps) >= self.stop_after
+
+
+def test_the_observer_hears_the_run_in_order_and_can_stop_it(sung_dataset):
+    data = ddspkit.prepare(sung_dataset)
+    first = Recorder(stop_after=3)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(data, "Heard", n_steps=10, checkpoint_every=2, start_from="scratch", observer=first)
+    assert stopped.value.step == 3 and RunFolder.named("Heard").can_resume
+    assert first.events == [("start", "from random weights", "fast", 10), ("step", 1, 10),
+                            ("step", 2, 10), ("checkpoint", 2), ("step", 3, 10)]
+    again = Recorder()
+    train(data, "Heard", n_steps=4, observer=again)  # resumes: the run's own recipe and start
+    assert again.events == [("start", "from random weights", "fast", 4), ("step", 4, 4),
+                            ("checkpoint", 4)]

@@ -6,23 +6,26 @@ from pathlib import Path
 
 import gradio as gr
 
-from ddspkit import paths
 from ddspkit.errors import UserError
 from ddspkit.io.models import check_name
+from ddspkit.report.training import FILE_COLUMNS, file_rows, summary_rows
 from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
-from ddspkit.studio.training_session import Snapshot, TrainingSession, data_folder
+from ddspkit.studio.training_session import AUTO_RECIPE, Snapshot, TrainingSession, data_folder
 from ddspkit.studio.ui import JobResult, note, page_errors, status, stream_job
-from ddspkit.training.data import FILE_COLUMNS, PreparedDataset, file_rows, prepare, summary_rows
-from ddspkit.training.trainer import RECIPES
+from ddspkit.training.data import PreparedDataset, prepare
+from ddspkit.training.plan import plan
+from ddspkit.training.recipes import RECIPES
+from ddspkit.training.run import RunFolder
 
 CHECKING = "checking the data"
-AUTO_RECIPE = "auto"  # the trainer's choice: 'finetune' from a bundled model, else 'fast'
-RECIPE_NOTES = {AUTO_RECIPE: "auto: starts from the nearest bundled instrument, 1,000 steps, "
+AUTO_STEPS = f"{plan().recipe.n_steps:,}"  # a new run's steps when nothing is chosen
+RECIPE_NOTES = {AUTO_RECIPE: f"auto: starts from the nearest bundled instrument, {AUTO_STEPS} steps, "
                              "5-15 min on a laptop CPU",
-                "fast": "fast: 4,000 steps, about 20 min",
-                "finetune": "finetune: 1,000 steps",
-                "reference": "reference: Magenta's Train_VST, 30,000 steps (hours)"}
+                "fast": f"fast: {RECIPES['fast'].n_steps:,} steps, about 20 min",
+                "finetune": f"finetune: {RECIPES['finetune'].n_steps:,} steps",
+                "reference": f"reference: Magenta's Train_VST, {RECIPES['reference'].n_steps:,} steps "
+                             "(hours)"}
 
 
 def data_tables(data: PreparedDataset | None, folder: Path | None) -> tuple:
@@ -101,7 +104,7 @@ def build(studio: Studio, page: gr.Blocks) -> None:
                 recipe = gr.Dropdown([AUTO_RECIPE, *RECIPES], value=AUTO_RECIPE, label="recipe",
                                      info="; ".join(RECIPE_NOTES.values()))
                 steps = gr.Textbox(value="", label="steps", elem_id="train_steps",
-                                   placeholder="the recipe's (auto: 1,000)",
+                                   placeholder=f"the recipe's (auto: {AUTO_STEPS})",
                                    info="in all; empty: the recipe's. Raise it to train a "
                                         "finished model further")
             restart = gr.Checkbox(False, label="start over",
@@ -142,7 +145,7 @@ def build(studio: Studio, page: gr.Blocks) -> None:
         @page_errors(studio.workspace)
         def handler(name_text, folder_text, files_up, recipe_name, steps_text, over):
             n_steps = parse_steps(steps_text)
-            if resuming and not (paths.runs_dir() / (name_text or "").strip() / "checkpoint.pt").exists():
+            if resuming and not RunFolder.named((name_text or "").strip()).can_resume:
                 raise UserError(f"nothing saved to resume for '{name_text}': press Start")
             message = session.start(name_text, folder_text, files_up, recipe_name, n_steps,
                                     over and not resuming)

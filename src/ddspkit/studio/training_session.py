@@ -1,39 +1,36 @@
 """A training run started from the studio: in a worker, watched by the page.
 
-The run is :func:`ddspkit.training.trainer.train` itself: Stop sets its ``should_stop`` (the
-checkpoint and the model are saved, as after Ctrl-C), and Resume trains the same name again,
-which continues from the checkpoint in the run folder. The run lives in the server, not in
-the page: closing the tab leaves it running, and a reopened page shows it again.
+The run is :func:`ddspkit.training.trainer.train` itself, and the session is its observer:
+Stop makes its ``should_stop`` true (the checkpoint and the model are saved, as after
+Ctrl-C), and Resume trains the same name again, which continues from the checkpoint in the
+run folder. The run lives in the server, not in the page: closing the tab leaves it running,
+and a reopened page shows it again.
 """
 
 from __future__ import annotations
 
 import shutil
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ddspkit import paths
 from ddspkit.audio import AUDIO_EXTENSIONS, write_audio
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.errors import UserError
 from ddspkit.io.modelfile import read_info
 from ddspkit.io.models import check_name, user_model_path
+from ddspkit.report.training import held_out_text
 from ddspkit.studio.jobs import Finished, Job
 from ddspkit.studio.workspace import recordings_dir, safe_stem
 from ddspkit.training.data import PreparedDataset, find_audio_files, prepare
-from ddspkit.training.trainer import (
-    FINETUNE_RECIPE,
-    CheckpointPreview,
-    TrainingInterrupted,
-    get_recipe,
-    read_history,
-    train,
-)
+from ddspkit.training.observer import CheckpointPreview, Progress, TrainingObserver
+from ddspkit.training.recipes import get_recipe
+from ddspkit.training.run import RunFolder
+from ddspkit.training.trainer import TrainingInterrupted, train
 
+AUTO_RECIPE = "auto"  # the trainer's choice: 'finetune' from a bundled model, else 'fast'
 MAX_CURVE_POINTS = 400  # per-step losses kept for the curve (thinned evenly beyond)
 PREVIEWS_PER_RUN = 8  # checkpoints (held-out loss and audio preview) in a run, at most
 
@@ -103,15 +100,17 @@ class Snapshot:
         return self.phase in ("preparing", "training")
 
 
-class TrainingSession:
-    """The studio's one training run (see the module's docstring)."""
+class TrainingSession(TrainingObserver):
+    """The studio's one training run (see the module's docstring); it observes the run from
+    the worker and keeps what the page shows."""
 
     def __init__(self, studio) -> None:
         self.studio = studio
         self._lock = threading.Lock()
         self._state = Snapshot("idle")
         self._losses: list[tuple[int, float]] = []
-        self._rate: tuple[float, int] | None = None  # (time, step) of the first step seen
+        self._progress = Progress()
+        self._run: RunFolder | None = None  # the run being trained, once one starts
         self._job: Job | None = None
         self._old_rows = 0  # history rows of a run started over, left out of the curve
 
@@ -130,35 +129,30 @@ class TrainingSession:
         """Start (or resume) training ``name``; returns what was started. Raises UserError."""
         name = check_name(name or "")
         # "auto" (or none): the trainer's choice, 'finetune' from a bundled model (the default start)
-        recipe = None if recipe_name in (None, "", "auto") else get_recipe(recipe_name)
-        planned = recipe or get_recipe(FINETUNE_RECIPE)
+        recipe = None if recipe_name in (None, "", AUTO_RECIPE) else get_recipe(recipe_name)
         n_steps = int(steps) if steps else None
         if n_steps is not None and n_steps < 1:
             raise UserError(f"steps {n_steps}: at least 1")
         if self.snapshot().running or self.studio.runner.busy:
             raise UserError("another job is running: wait for it, or stop it")
         folder, notes = data_folder(name, folder_text, uploads)
-        run_dir = paths.runs_dir() / name
-        resuming = (run_dir / "checkpoint.pt").exists() and not restart
-        self._losses, self._rate = [], None
-        self._old_rows = len(read_history(run_dir)) if restart else 0
+        run = RunFolder.named(name)
+        resuming = run.resumes(restart)
+        self._run, self._losses, self._progress = run, [], Progress()
+        self._old_rows = len(run.history()) if restart else 0
         with self._lock:
             self._state = Snapshot("preparing", name, f"reading the recordings in {folder}", 0.0,
-                                   self._state.version + 1, self._curve(run_dir), None, None,
+                                   self._state.version + 1, self._curve(), None, None,
                                    folder, notes)
-        every = min(planned.checkpoint_every, max(1, (n_steps or planned.n_steps) // PREVIEWS_PER_RUN))
 
         def work(job: Job):
+            self._job = job  # the observer's should_stop asks this job, never the last one
             data = prepare(folder, on_file=lambda path, problem: job.report(f"read {path.name}"))
             self._update(phase="training", data=data, text=f"{name}: loading the run", fraction=0.0)
             try:
-                return train(data, name, recipe, n_steps=n_steps, restart=restart,
-                             checkpoint_every=every, source=str(folder.resolve()),
-                             on_step=lambda step, total, loss: self._on_step(run_dir, step, total, loss),
-                             on_message=lambda line: self._note(line),
-                             should_stop=lambda: job.cancel_requested,
-                             on_checkpoint=lambda preview: self._on_checkpoint(run_dir, preview),
-                             on_candidate=self._on_candidate, on_start=self._on_start)
+                return train(data, name, recipe, n_steps=n_steps, restart=restart, run_dir=run.path,
+                             max_checkpoints=PREVIEWS_PER_RUN, source=str(folder.resolve()),
+                             observer=self)
             except TrainingInterrupted as stop:
                 return stop
 
@@ -177,44 +171,45 @@ class TrainingSession:
         self._update(text=f"stopping {self._state.name}: saving the checkpoint and the model")
         return True
 
-    # -- called from the worker ---------------------------------------------------------------
+    # -- the run's observer: called from the worker -------------------------------------------
 
-    def _note(self, line: str) -> None:
+    def should_stop(self) -> bool:
+        return self._job is not None and self._job.cancel_requested
+
+    def on_message(self, line: str) -> None:
         with self._lock:
             self._state.notes.append(line)
 
-    def _on_candidate(self, model: str, index: int, count: int) -> None:
+    def on_candidate(self, model: str, index: int, count: int) -> None:
         """'auto' scores the bundled models before the first step: say which, and how far."""
         self._update(text=f"{self._state.name}: choosing the starting model: scoring {model} "
                           f"({index}/{count})…", fraction=(index - 1) / count)
         if self._job is not None:
             self._job.check()  # Stop while choosing: nothing to save yet
 
-    def _on_start(self, start, recipe) -> None:
+    def on_start(self, start, recipe) -> None:
         short = f"from {start.model}" if start.model else "from random weights"
         text = (f"{self._state.name}: starting {start.describe()}, the '{recipe.name}' recipe "
                 f"({recipe.n_steps} steps)")
         self._update(start=short, text=text, fraction=0.0)
 
-    def _on_step(self, run_dir: Path, step: int, total: int, loss: float) -> None:
-        now = time.monotonic()
-        if self._rate is None:
-            self._rate = (now, step)
-        start_s, start_step = self._rate
-        rate = (step - start_step) / (now - start_s) if now > start_s and step > start_step else 0.0
-        left = f", about {_duration((total - step) / rate)} left" if rate > 0 else ""
+    def on_step(self, step: int, total_steps: int, loss: float) -> None:
+        progress = self._progress
+        progress.update(step, total_steps)
+        seconds_left = progress.seconds_left
+        left = f", about {_duration(seconds_left)} left" if seconds_left is not None else ""
         self._losses.append((step, loss))
         with self._lock:
             s = self._state
             began = f" {s.start}" if s.start else ""
-            s.text = (f"training {s.name}{began}: step {step}/{total}, loss {loss:.3f}, "
-                      f"{rate:.2f} steps/s{left}")
-            s.fraction = step / total
-            if step % max(1, total // 100) == 0 or step == total:  # the curve, now and then
-                s.curve = self._curve(run_dir)
+            s.text = (f"training {s.name}{began}: step {step}/{total_steps}, loss {loss:.3f}, "
+                      f"{progress.steps_per_second:.2f} steps/s{left}")
+            s.fraction = progress.fraction
+            if step % max(1, total_steps // 100) == 0 or step == total_steps:  # the curve, now and then
+                s.curve = self._curve()
                 s.version += 1
 
-    def _on_checkpoint(self, run_dir: Path, preview: CheckpointPreview) -> None:
+    def on_checkpoint(self, preview: CheckpointPreview) -> None:
         folder = self.studio.workspace.job_folder("preview")
         target = write_audio(folder / "held-out-recording.wav", preview.target, SAMPLE_RATE_HZ)
         peak = max(float(np.abs(preview.resynthesis).max()), 0.99)
@@ -222,8 +217,10 @@ class TrainingSession:
                             preview.resynthesis * (0.99 / peak), SAMPLE_RATE_HZ)
         with self._lock:
             self._state.preview = (str(target), str(model), preview.step)
-            self._state.curve = self._curve(run_dir)
+            self._state.curve = self._curve()
             self._state.version += 1
+
+    # -- the end, in the worker once the run is over ------------------------------------------
 
     def _on_end(self, outcome: Finished) -> None:
         s = self.snapshot()
@@ -237,17 +234,15 @@ class TrainingSession:
                     "are saved (Resume continues from here; the model is already in the lists)")
         else:
             result = outcome.value
-            val = "n/a" if result.validation_loss is None else f"{result.validation_loss:.3f}"
             phase = "finished"
-            text = (f"{s.name}: trained {result.step} steps, held-out loss {val}; it is in every "
-                    "instrument list")
-        run_dir = paths.runs_dir() / s.name
-        self._update(phase=phase, text=text, curve=self._curve(run_dir), version=s.version + 1)
+            text = (f"{s.name}: trained {result.step} steps, held-out loss "
+                    f"{held_out_text(result.validation_loss)}; it is in every instrument list")
+        self._update(phase=phase, text=text, curve=self._curve(), version=s.version + 1)
 
-    def _curve(self, run_dir: Path) -> list[tuple[int, float, str]]:
+    def _curve(self) -> list[tuple[int, float, str]]:
         """Loss against step: this session's per-step losses (thinned), the earlier sessions'
         checkpoint means from history.jsonl, and the held-out loss at each checkpoint."""
-        rows = read_history(run_dir)[self._old_rows:]
+        rows = self._run.history()[self._old_rows:] if self._run is not None else []
         first = self._losses[0][0] if self._losses else None
         curve = [(r["step"], r["train_loss"], "training") for r in rows
                  if r.get("train_loss") is not None and (first is None or r["step"] < first)]

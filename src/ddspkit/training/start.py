@@ -31,6 +31,7 @@ from ddspkit.io.models import VST_SUFFIX, bundled_dir, bundled_models, load_mode
 from ddspkit.model import Instrument
 
 SCRATCH = "scratch"
+SCRATCH_WORDS = (SCRATCH, "none", "random")  # each asks for random weights
 AUTO = "auto"
 # Measured (README, "Time to quality"): from the nearest bundled model, the held-out quality
 # that 4,000 steps from random weights reach comes in a fraction of the steps.
@@ -78,6 +79,11 @@ class StartPoint:
         if self.chosen_by:
             return f"from {self.model} ({self.chosen_by})"
         return f"from {self.model}"
+
+
+def is_scratch(requested: str) -> bool:
+    """Whether ``requested`` asks for random weights (every other request names a model)."""
+    return requested.strip().lower() in SCRATCH_WORDS
 
 
 def normalised(requested: str) -> str:
@@ -177,7 +183,7 @@ def resolve_start(requested: str, score: Scorer | None, device: torch.device,
     Raises UserError for an unknown model or a file whose weights cannot be read.
     """
     keyword = requested.strip().lower()
-    if keyword in (SCRATCH, "none", "random"):
+    if is_scratch(requested):
         return StartPoint(SCRATCH)
     chosen_by = candidates = None
     name_or_path: str | Path = requested

@@ -1,7 +1,10 @@
-"""Training: recipes, a resumable loop with atomic checkpoints, TensorBoard logs.
+"""Training: a resumable loop with atomic checkpoints, TensorBoard logs.
 
 A run starts from random weights or from a model's weights (fine-tuning; ``auto`` picks the
 nearest bundled model, see :mod:`ddspkit.training.start`); the checkpoint records the start.
+Which recipe and which start are decided first, by :func:`ddspkit.training.plan.plan`; the
+run's files are :class:`ddspkit.training.run.RunFolder`'s; a face follows the run through a
+:class:`ddspkit.training.observer.TrainingObserver`.
 
 Running the same ``train`` again resumes from the last checkpoint with the same step count,
 optimizer and scheduler state, and data order: the order of examples and the synth's noise
@@ -16,8 +19,7 @@ import platform
 import signal
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ddspkit import paths
 from ddspkit._version import __version__
-from ddspkit.audio import atomic_write, remove_stale_temporaries
+from ddspkit.audio import remove_stale_temporaries
 from ddspkit.config import SAMPLE_RATE_HZ, ModelConfig
 from ddspkit.dsp.losses import multiscale_spectral_loss
 from ddspkit.errors import UserError
@@ -35,45 +36,11 @@ from ddspkit.io.modelfile import ModelInfo, save_model
 from ddspkit.io.models import VST_SUFFIX, bundled_model, user_model_files, user_model_path
 from ddspkit.model import Instrument
 from ddspkit.training.data import FEATURES_VERSION, Examples, PreparedDataset, batch, cut_examples
-from ddspkit.training.start import AUTO_WINDOWS, DEFAULT_START, StartPoint, resolve_start, same_start
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Optimisation settings. Learning rate decays as lr * rate ** (step / decay_steps)."""
-
-    name: str
-    learning_rate: float
-    lr_decay_rate: float
-    lr_decay_steps: int
-    grad_clip_norm: float
-    batch_size: int
-    example_seconds: float
-    example_hop_seconds: float
-    n_steps: int
-    checkpoint_every: int
-    warmup_seconds: float = 0.0  # synthesized but not scored: reverb and GRU state settle
-
-    def learning_rate_at(self, step: int) -> float:
-        return self.learning_rate * self.lr_decay_rate ** (step / self.lr_decay_steps)
-
-
-RECIPES: dict[str, Recipe] = {
-    # Magenta's Train_VST notebook: Adam 3e-4 x0.98 per 10k steps, clip 3, 16 x 4 s, 30k steps.
-    "reference": Recipe("reference", 3e-4, 0.98, 10_000, 3.0, 16, 4.0, 1.0, 30_000, 300),
-    # ddspkit's default: 2 s examples whose first 0.5 s is synthesized but not scored, so
-    # the reverb tail and the GRU state are already under way where the loss starts (short
-    # examples without it learn a room that is too loud on long inputs); a higher learning
-    # rate halving over the run; about 0.25 s a step on a 2-core laptop CPU.
-    "fast": Recipe("fast", 1e-3, 0.5, 4_000, 3.0, 8, 2.0, 0.5, 4_000, 250, 0.5),
-    # From a model's weights: the same examples, a learning rate twice as high at first and
-    # down to a quarter by the end of a 1,000-step run. Measured (README, "Time to quality"):
-    # from the zoo it reaches the held-out distance of 4,000 'fast' steps from random weights
-    # in under 1,000 steps; 'fast' from the same start needs 1,250-1,500.
-    "finetune": Recipe("finetune", 2e-3, 0.25, 1_000, 3.0, 8, 2.0, 0.5, 1_000, 250, 0.5),
-}
-DEFAULT_RECIPE = "fast"  # from random weights
-FINETUNE_RECIPE = "finetune"  # from a model's weights, unless a recipe is asked for
+from ddspkit.training.observer import CheckpointPreview, TrainingObserver
+from ddspkit.training.plan import plan
+from ddspkit.training.recipes import Recipe
+from ddspkit.training.run import RunFolder
+from ddspkit.training.start import AUTO_WINDOWS, StartPoint, resolve_start
 
 
 class GracefulStop:
@@ -111,33 +78,12 @@ class TrainingInterrupted(Exception):
 
 
 @dataclass
-class CheckpointPreview:
-    """What a checkpoint heard: the first held-out window and the model's resynthesis of it.
-
-    Both are [T] float32 at 16 kHz (the resynthesis with the learned room); ``validation_loss``
-    is the held-out loss at ``step`` (None without held-out audio).
-    """
-
-    step: int
-    validation_loss: float | None
-    target: np.ndarray
-    resynthesis: np.ndarray
-
-
-@dataclass
 class TrainResult:
     model_path: Path
     step: int
     validation_loss: float | None
     wall_seconds: float
     start: StartPoint | None = None
-
-
-def get_recipe(name: str) -> Recipe:
-    try:
-        return RECIPES[name]
-    except KeyError:
-        raise UserError(f"unknown recipe '{name}' (choose from {', '.join(RECIPES)})") from None
 
 
 @dataclass(frozen=True)
@@ -214,25 +160,6 @@ def validation_loss(instrument: Instrument, data: PreparedDataset, examples: Exa
     return total / count
 
 
-HISTORY_FILE = "history.jsonl"  # in the run folder: one JSON row per checkpoint
-
-
-def read_history(run_dir: Path) -> list[dict]:
-    """A run's checkpoint rows (step, train_seconds, train_loss, validation_loss), oldest
-    first; [] if none. A line cut short by a kill is skipped."""
-    try:
-        lines = (Path(run_dir) / HISTORY_FILE).read_text().splitlines()
-    except FileNotFoundError:
-        return []
-    rows = []
-    for line in lines:
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
-
-
 MAX_ROLLBACKS = 3  # divergences survived by going back with a halved learning rate
 
 
@@ -251,15 +178,12 @@ def train(
     run_dir: Path | None = None,
     model_path: Path | None = None,
     checkpoint_every: int | None = None,
-    on_step: Callable[[int, int, float], None] | None = None,
+    *,
     source: str = "",
-    on_message: Callable[[str], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    on_checkpoint: Callable[[CheckpointPreview], None] | None = None,
     start_from: str | None = None,
     start_exclude: tuple[str, ...] = (),
-    on_start: Callable[[StartPoint], None] | None = None,
-    on_candidate: Callable[[str, int, int], None] | None = None,
+    observer: TrainingObserver | None = None,
+    max_checkpoints: int | None = None,
 ) -> TrainResult:
     """Train (or resume training) an instrument on prepared data; write its model file.
 
@@ -268,57 +192,46 @@ def train(
         name: the instrument's name (model file ``<models folder>/<name>.safetensors``).
         recipe: a :class:`Recipe` or the name of one in :data:`RECIPES`; None: the one the
             run started with when it resumes, else FINETUNE_RECIPE from a model's weights and
-            DEFAULT_RECIPE from random weights.
+            DEFAULT_RECIPE from random weights (see :func:`ddspkit.training.plan.plan`).
         n_steps: total steps (default: the recipe's). A finished run trains further if raised.
-        run_dir: checkpoints and TensorBoard logs (default ``<ddspkit home>/runs/<name>``).
-        on_step: called as ``on_step(step, total_steps, loss)`` after every step.
-        on_message: called with a one-line note when something unusual happens (a rollback).
-        should_stop: polled between steps; True stops as Ctrl-C does (a UI's stop button).
-        on_checkpoint: called at each checkpoint with the held-out preview (a UI's players).
+        run_dir: checkpoints and TensorBoard logs (default ``<ddspkit home>/runs/<name>``,
+            see :class:`ddspkit.training.run.RunFolder`).
+        checkpoint_every: steps between checkpoints (default: the recipe's).
         start_from: "scratch", "auto" (the nearest bundled model), a model name or a path
             (see :mod:`ddspkit.training.start`); None: the default (DEFAULT_START) for a new run,
             and whatever a resumed run started from.
         start_exclude: bundled models "auto" must not pick.
-        on_start: called with the run's :class:`StartPoint` and :class:`Recipe` once known
-            (before any step).
-        on_candidate: told which bundled model "auto" scores, as (name, index from 1, count).
+        observer: told the start, every step, each checkpoint's preview and unusual events,
+            and asked whether to stop (see :class:`TrainingObserver`).
+        max_checkpoints: at most this many checkpoints (a UI's previews).
     Raises:
-        TrainingInterrupted: on Ctrl-C, SIGTERM or ``should_stop``, after saving the
-            checkpoint and the model.
+        TrainingInterrupted: on Ctrl-C, SIGTERM or ``observer.should_stop()``, after saving
+            the checkpoint and the model.
         TrainingDiverged: the loss stayed non-finite after MAX_ROLLBACKS rollbacks.
     """
-    asked = get_recipe(recipe) if isinstance(recipe, str) else recipe
-
-    def chosen(default: str) -> Recipe:
-        """The recipe asked for (else ``default``), with the step options applied."""
-        result = asked or get_recipe(default)
-        if n_steps is not None:
-            result = replace(result, n_steps=n_steps)
-        if checkpoint_every is not None:
-            result = replace(result, checkpoint_every=checkpoint_every)
-        return result
-
+    observer = observer or TrainingObserver()
+    run = RunFolder(Path(run_dir)) if run_dir is not None else RunFolder.named(name)
+    decided = plan(recipe, saved=None if restart else run.saved(), start_from=start_from,
+                   seed=seed, n_steps=n_steps, checkpoint_every=checkpoint_every,
+                   max_checkpoints=max_checkpoints)
     dist = Distributed.from_env()
     device = _training_device(device, dist)
-    run_dir = run_dir or paths.runs_dir() / name
     if model_path is None:
-        check_training_name(name, run_dir, restart)
+        check_training_name(name, run, restart)
         model_path = user_model_path(name)
-    trainer = _Trainer(data, name, chosen(DEFAULT_RECIPE), device, seed, run_dir, model_path,
-                       source, dist)
-    trainer.on_checkpoint = on_checkpoint
+    trainer = _Trainer(data, name, decided.recipe, device, seed, run, model_path, source, dist,
+                       observer)
     trainer.prepare_run_folder(restart)
-    # A resume keeps the run's own recipe unless one is asked for (which must be the same).
-    if not trainer.resume_if_saved(start_from, None if asked else chosen):
-        trainer.start_at(start_from or DEFAULT_START, start_exclude, on_candidate)
-        if asked is None and trainer.start.model is not None:
-            trainer.use_recipe(chosen(FINETUNE_RECIPE))
-    if on_start is not None and trainer.dist.is_main:
-        on_start(trainer.start, trainer.recipe)
-    return trainer.run(on_step, on_message or (lambda message: None), should_stop)
+    if decided.resume:
+        trainer.resume(decided.recorded_start)
+    else:
+        trainer.start_at(decided.start_from, start_exclude)
+    if trainer.dist.is_main:
+        observer.on_start(trainer.start, trainer.recipe)
+    return trainer.run()
 
 
-def check_training_name(name: str, run_dir: Path, restart: bool) -> None:
+def check_training_name(name: str, run: RunFolder, restart: bool) -> None:
     """Refuse to train ``name`` into the user's models where it would shadow or replace a
     model unasked: a bundled model's name, a model imported under it, or a model of that
     name that no saved run continues (unless ``restart``: replacing it is asked for)."""
@@ -330,7 +243,7 @@ def check_training_name(name: str, run_dir: Path, restart: bool) -> None:
     if imported:
         raise UserError(f"'{name}': you imported a model of this name ({imported[0]}); choose "
                         "another name, or rename or delete that model first")
-    if files and not restart and not (run_dir / "checkpoint.pt").exists():
+    if files and not restart and not run.can_resume:
         raise UserError(f"'{name}': you already have a model of this name ({files[0]}) and no "
                         "saved training continues it; choose another name, or start over "
                         "(--restart) to replace it")
@@ -356,16 +269,21 @@ class _Trainer:
     """One training run: model, optimizer, data windows, logs and the files it writes."""
 
     def __init__(self, data: PreparedDataset, name: str, recipe: Recipe, device: torch.device,
-                 seed: int, run_dir: Path, model_path: Path, source: str,
-                 dist: Distributed) -> None:
+                 seed: int, run: RunFolder, model_path: Path, source: str,
+                 dist: Distributed, observer: TrainingObserver) -> None:
         self.data, self.name, self.recipe, self.device = data, name, recipe, device
-        self.seed, self.run_dir, self.model_path, self.source, self.dist = (
-            seed, run_dir, model_path, source, dist)
-        self.checkpoint_path = run_dir / "checkpoint.pt"
+        self.seed, self.folder, self.model_path, self.source, self.dist = (
+            seed, run, model_path, source, dist)
+        self.observer = observer
         # lr_scale: halved by each rollback after a divergence, kept across resumes.
         self.meta: dict[str, Any] = {"name": name, "recipe": recipe.name, "seed": seed,
                                      "train_seconds": 0.0, "lr_scale": 1.0, "rollbacks": []}
-        self.use_recipe(recipe)
+        # The recipe's example windows, cut before any step.
+        self.train_examples, self.val_examples = cut_examples(
+            data.files, recipe.example_seconds, recipe.example_hop_seconds)
+        if len(self.train_examples) < recipe.batch_size:
+            raise UserError(f"{name}: only {len(self.train_examples)} training examples of "
+                            f"{recipe.example_seconds:g} s; add audio or use a shorter recipe")
         torch.manual_seed(seed)
         self.instrument = Instrument(ModelConfig()).to(device)
         self.optimizer = torch.optim.Adam(self.instrument.parameters(), lr=recipe.learning_rate)
@@ -374,30 +292,18 @@ class _Trainer:
         self.last_good: tuple[dict, dict, int] | None = None
         self.rollbacks_this_run = 0  # a resume gets MAX_ROLLBACKS more tries
         self.writer = None
-        self.on_checkpoint: Callable[[CheckpointPreview], None] | None = None
-
-    def use_recipe(self, recipe: Recipe) -> None:
-        """Train with ``recipe``: its example windows are cut (before any step)."""
-        self.recipe = recipe
-        self.train_examples, self.val_examples = cut_examples(
-            self.data.files, recipe.example_seconds, recipe.example_hop_seconds)
-        if len(self.train_examples) < recipe.batch_size:
-            raise UserError(f"{self.name}: only {len(self.train_examples)} training examples of "
-                            f"{recipe.example_seconds:g} s; add audio or use a shorter recipe")
-        self.meta["recipe"] = recipe.name
 
     def prepare_run_folder(self, restart: bool) -> None:
         if self.dist.is_main:
             # A kill -9 mid-save leaves a temporary beside the (whole) previous checkpoint.
-            remove_stale_temporaries(self.checkpoint_path)
+            self.folder.remove_stale_temporaries()
             remove_stale_temporaries(self.model_path)
-            if restart and self.checkpoint_path.exists():
-                self.checkpoint_path.unlink()
+            if restart:
+                self.folder.discard_checkpoint()
         if self.dist.enabled:
             torch.distributed.barrier()
 
-    def start_at(self, requested: str, exclude: tuple[str, ...] = (),
-                 on_candidate: Callable[[str, int, int], None] | None = None) -> None:
+    def start_at(self, requested: str, exclude: tuple[str, ...] = ()) -> None:
         """A new run: load the starting weights (none from scratch) and record the start."""
         few = self.val_examples if len(self.val_examples) else self.train_examples
         pick = np.unique(np.linspace(0, len(few) - 1, min(AUTO_WINDOWS, len(few))).astype(int))
@@ -406,33 +312,18 @@ class _Trainer:
         def score(instrument: Instrument) -> float:
             return validation_loss(instrument, self.data, windows, self.device)
 
-        self.start = resolve_start(requested, score, self.device, exclude, on_candidate)
+        self.start = resolve_start(requested, score, self.device, exclude, self.observer.on_candidate)
         if self.start.state is not None:
             self.instrument.load_state_dict(self.start.state)
             self.start.state = None  # the weights live in the instrument now
         self.meta["start"] = self.start.to_dict()
 
-    def resume_if_saved(self, start_from: str | None = None,
-                        recipe_named: Callable[[str], Recipe] | None = None) -> bool:
-        """Load the checkpoint if there is one (True). ``start_from``, when given, must agree
-        with the start the run recorded; with ``recipe_named``, the run's own recipe is taken
-        up (by name), else the trainer's must be the same."""
-        if not self.checkpoint_path.exists():
-            return False
-        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
+    def resume(self, recorded_start: StartPoint) -> None:
+        """Continue the saved run (its recipe and start already checked by the plan): load
+        its weights, optimizer, step and bookkeeping."""
+        state = self.folder.load_checkpoint(self.device)
         saved = json.loads(state["meta"])
-        if recipe_named is not None and saved.get("recipe") in RECIPES:
-            self.use_recipe(recipe_named(saved["recipe"]))
-        if saved.get("recipe") != self.recipe.name or saved.get("seed") != self.seed:
-            raise UserError(
-                f"{self.checkpoint_path}: this run was started with recipe '{saved.get('recipe')}' "
-                f"and seed {saved.get('seed')}; use the same, or --restart to start over")
-        self.start = StartPoint.from_dict(saved.get("start"))
-        if start_from is not None and not same_start(start_from, self.start):
-            raise UserError(
-                f"{self.checkpoint_path}: this run started from "
-                f"{self.start.model or 'random weights'} (--from {self.start.requested}), not "
-                f"--from {start_from}; use the same, or --restart to start over")
+        self.start = recorded_start
         self.meta["start"] = self.start.to_dict()
         self.instrument.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -440,11 +331,10 @@ class _Trainer:
         self.meta["train_seconds"] = float(saved.get("train_seconds", 0.0))
         self.meta["lr_scale"] = float(saved.get("lr_scale", 1.0))
         self.meta["rollbacks"] = list(saved.get("rollbacks", []))
-        return True
 
     # -- the loop -----------------------------------------------------------------------
 
-    def run(self, on_step, on_message, should_stop) -> TrainResult:
+    def run(self) -> TrainResult:
         dist, recipe = self.dist, self.recipe
         self.model = self.instrument
         if dist.enabled:
@@ -453,7 +343,7 @@ class _Trainer:
         if dist.is_main:
             from torch.utils.tensorboard import SummaryWriter  # slow import; only when training
 
-            self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=self.step)
+            self.writer = SummaryWriter(log_dir=str(self.folder.tensorboard), purge_step=self.step)
         self.wall_start = time.perf_counter()
         self.seconds_before = self.meta["train_seconds"]
         self.instrument.train()
@@ -468,16 +358,16 @@ class _Trainer:
                 while self.step < recipe.n_steps:
                     loss_value = self._train_step()
                     if loss_value is None:
-                        on_message(self._roll_back())
+                        self.observer.on_message(self._roll_back())
                         recent = []
                         continue
                     recent = (recent + [loss_value])[-recipe.checkpoint_every:]
-                    if on_step and dist.is_main:
-                        on_step(self.step, recipe.n_steps, loss_value)
+                    if dist.is_main:
+                        self.observer.on_step(self.step, recipe.n_steps, loss_value)
                     if self.step % recipe.checkpoint_every == 0 and self.step < recipe.n_steps:
                         val_loss = self._checkpoint(float(np.mean(recent)))
                         self._remember_good_state()
-                    if stop.requested or (should_stop is not None and should_stop()):
+                    if stop.requested or self.observer.should_stop():
                         raise KeyboardInterrupt
         except KeyboardInterrupt:
             path = self._finish(val_loss) if not dist.enabled else self.model_path
@@ -553,7 +443,7 @@ class _Trainer:
                 f"{self.name}: the loss became {failure['loss']} at step {failure['step']}, "
                 f"{n} times, even with the learning rate lowered to "
                 f"{self.meta['lr_scale'] * 2:g}x; the last good state (step {good_step}) is "
-                f"saved in {self.run_dir}: run the same command to try again from there, or add "
+                f"saved in {self.folder.path}: run the same command to try again from there, or add "
                 "--restart (check the data for loud clicks or digital noise)")
         return (f"the loss became {failure['loss']} at step {failure['step']}: back to step "
                 f"{good_step} with the learning rate halved (x{self.meta['lr_scale']:g})")
@@ -563,7 +453,7 @@ class _Trainer:
     def _save_checkpoint(self) -> None:
         state = {"model": self.instrument.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "step": self.step, "meta": json.dumps(self.meta)}
-        atomic_write(self.checkpoint_path, lambda tmp: torch.save(state, tmp))
+        self.folder.save_checkpoint(state)
 
     def _update_seconds(self) -> None:
         # Training seconds add up across resumes: loss against wall-clock, per run.
@@ -578,15 +468,14 @@ class _Trainer:
         row = {"step": self.step, "train_seconds": round(self.meta["train_seconds"], 2),
                "train_loss": round(train_loss, 5),
                "validation_loss": None if val is None else round(val, 5)}
-        with (self.run_dir / HISTORY_FILE).open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        self.folder.append_history(row)
         if val is not None:
             self.writer.add_scalar("loss/validation", val, self.step)
         preview = _preview(self.writer, self.instrument, self.data, self.val_examples, self.device,
                            self.step)
         self._save_checkpoint()
-        if preview is not None and self.on_checkpoint is not None:
-            self.on_checkpoint(CheckpointPreview(self.step, val, *preview))
+        if preview is not None:
+            self.observer.on_checkpoint(CheckpointPreview(self.step, val, *preview))
         return val
 
     def _finish(self, val_loss: float | None) -> Path:
