@@ -1,1 +1,2 @@
-"""Reading recordings: pitch and loudness features, and the statistics of a data set."""
+"""Reading recordings: pitch and loudness features, the statistics of a data set, and how each
+note is played (expression)."""
