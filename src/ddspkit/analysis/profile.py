@@ -138,3 +138,19 @@ def learn_profile(notes: list[Any], source: str = "training recordings") -> Expr
             column = np.where(vibrant, column, np.nan)
         setattr(profile, name, Distribution.of(column, LITERATURE[name]))
     return profile
+
+
+def profile_from_recordings(recordings, source: str = "training recordings") -> ExpressionProfile:
+    """Learn a profile from recordings of one instrument: ``recordings`` yields [T] mono
+    audio at 16 kHz. Notes are found from the pitch and power alone (no score), and measured
+    with the audio (:func:`ddspkit.analysis.expression.measure_notes`)."""
+    from ddspkit.analysis.expression import measure_notes, segment_notes
+    from ddspkit.analysis.features import extract_features
+
+    measured = []
+    for audio_16k in recordings:
+        features = extract_features(audio_16k, sharpen=False)
+        notes = segment_notes(features.f0_hz, features.power_db, features.voiced)
+        measured += measure_notes(features.f0_hz, features.power_db, features.voiced, notes,
+                                  audio_16k=audio_16k)
+    return learn_profile(measured, source)

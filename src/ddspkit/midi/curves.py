@@ -81,10 +81,11 @@ class Expression:
             "vibrato_rate_hz": p.vibrato_rate_hz.draw(uniform[2]),
             # the fade-in is linear: half the depth is reached half-way through it
             "vibrato_delay_s": max(onset_s - self.vibrato_fade_s / 2, 0.0),
-            "attack_s": p.attack_s.draw(uniform[4]),
-            "release_s": p.release_s.draw(uniform[5]),
+            # measured 10 -> 90 % of the way; the ramps here are linear, over 1 / 0.8 of that
+            "attack_s": p.attack_s.draw(uniform[4]) / 0.8,
+            "release_s": p.release_s.draw(uniform[5]) / 0.8,
             "scoop_cents": p.scoop_cents.draw(uniform[6]),
-            "portamento_s": p.glide_s.draw(uniform[7]) / 0.8,  # glide: 10 -> 90 % of a linear one
+            "portamento_s": p.glide_s.draw(uniform[7]) / 0.8,
         }
         return replace(self, profile=None, **{k: v for k, v in drawn.items() if k not in self.fixed})
 
