@@ -201,3 +201,19 @@ def test_a_part_from_notes_plays_those_notes():
     assert [(n.pitch, n.start_s, n.end_s, n.velocity) for n in part.notes] == \
         [(60, 0.0, 1.0, 90), (67, 0.5, 1.5, 70)]
     assert np.isfinite([n.end_s for n in part.notes]).all()
+
+
+def test_a_melody_moving_on_cuts_the_last_notes_release_and_a_chord_does_not():
+    expression = Expression(release_s=0.5)
+    melody = [(0.0, on(60)), (0.4, off(60)), (0.5, on(62)), (0.9, off(62))]
+    played = PartPerformance.play(in_performance_order(melody), 8, expression=expression)
+    first = played.voices[0]
+    assert first.chokes == {0.0: 0.5}  # 62 began on another voice while 60 still rang
+    assert first.phrases[0].end / 16000 < 0.5 + 0.06 + 0.1 + 0.02  # silent soon after, not at 0.4 + 0.5
+    f0, power = played.phrase_curves(first, 0, None)
+    sound_s = (first.phrases[0].start + (np.arange(len(power)) - CONTROL_LEAD_FRAMES) * 320) / 16000
+    assert (power[sound_s >= 0.5 + 0.06] == SILENCE_DB).all()
+    # a held note under the new one: a chord, whose other notes ring on
+    chord = [(0.0, on(60)), (0.0, on(48)), (0.4, off(60)), (0.5, on(64)), (0.9, off(64)), (0.9, off(48))]
+    held = PartPerformance.play(in_performance_order(chord), 8, expression=expression)
+    assert all(not v.chokes for v in held.voices)

@@ -39,6 +39,7 @@ from ddspkit.midi.score import Note
 SILENCE_DB = -DB_RANGE
 CONTROL_LEAD_FRAMES = 2  # the decoder's learned answer time to a power change (see above)
 CONTROL_LEAD_S = CONTROL_LEAD_FRAMES / FRAME_RATE_HZ
+CHOKE_S = 0.06  # a monophonic line's next note cuts the last one's release to this
 
 
 @dataclass
@@ -125,7 +126,7 @@ def is_legato(note: Note, previous: Note | None, expression: Expression) -> bool
 
 
 def note_frame_values(note: Note, previous: Note | None, sound_s: np.ndarray, known_s: np.ndarray,
-                      expression: Expression) -> tuple[np.ndarray, np.ndarray]:
+                      expression: Expression, choke_s: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """Pitch (MIDI, fractional) and envelope (dB re the note's level) of one note at frames.
 
     ``sound_s``, ``known_s``: [n] each frame's sound time and known time (s, absolute; see
@@ -133,7 +134,9 @@ def note_frame_values(note: Note, previous: Note | None, sound_s: np.ndarray, kn
     time; live it is ``inf`` until the key is released). Pitch at the sound time: a glide
     from the previous note when legato, then the note, with optional vibrato. Envelope at
     the sound time plus :data:`CONTROL_LEAD_S`: an ADSR whose release starts from the level
-    at the note-off. Past the release: silence at the note's pitch.
+    at the note-off. Past the release: silence at the note's pitch. ``choke_s``: when the
+    next note of a monophonic line began on another voice, which cuts this note's release
+    short (:data:`CHOKE_S`), at frames that know it.
     """
     e = expression
     legato = is_legato(note, previous, e)
@@ -141,7 +144,9 @@ def note_frame_values(note: Note, previous: Note | None, sound_s: np.ndarray, kn
     t_env = np.maximum(sound_s + CONTROL_LEAD_S - note.start_s, 0.0)
     released = note.end_s <= known_s + 1e-9
     duration_s = note.end_s - note.start_s
+    choked = choke_s <= known_s + 1e-9
     sounding = ~released | (t_env < duration_s + e.release_s)
+    sounding &= ~choked | (t_env < choke_s - note.start_s + CHOKE_S)
 
     curve = np.full(len(sound_s), float(note.pitch))
     if legato and e.portamento_s > 0:
@@ -156,8 +161,15 @@ def note_frame_values(note: Note, previous: Note | None, sound_s: np.ndarray, kn
     amp = _ads(t_env, e, legato)
     if released.any():
         at_release = _ads(np.array([duration_s]), e, legato)[0]
-        release = at_release * np.clip(1 - (t_env - duration_s) / max(e.release_s, 1e-3), 0, 1)
-        amp = np.where(released & (t_env >= duration_s), release, amp)
+
+        def release(t: np.ndarray) -> np.ndarray:
+            return at_release * np.clip(1 - (t - duration_s) / max(e.release_s, 1e-3), 0, 1)
+
+        amp = np.where(released & (t_env >= duration_s), release(t_env), amp)
+        if choked.any():
+            t_choke = choke_s - note.start_s
+            cut = release(np.array([t_choke]))[0] * np.clip(1 - (t_env - t_choke) / CHOKE_S, 0, 1)
+            amp = np.where(choked & (t_env >= t_choke), np.minimum(amp, cut), amp)
     envelope_db = np.maximum(20 * np.log10(np.maximum(amp, 1e-9)), SILENCE_DB)
     return pitch, np.where(sounding, envelope_db, SILENCE_DB)
 
@@ -173,7 +185,8 @@ def dynamic_power_db(velocity_level: np.ndarray, envelope_db: np.ndarray, expres
 
 def voice_frames(notes: list[Note], sound_s: np.ndarray, known_s: np.ndarray, bend_semitones: np.ndarray,
                  expression_cc: np.ndarray, volume_cc: np.ndarray, statistics: DatasetStatistics | None,
-                 expression: Expression, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                 expression: Expression, seed: int = 0, chokes: dict[float, float] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """One voice's (f0_hz [n], power_db [n]) at frames.
 
     ``notes``: the voice's notes in order (the last one's ``end_s`` may be inf, still held);
@@ -181,7 +194,8 @@ def voice_frames(notes: list[Note], sound_s: np.ndarray, known_s: np.ndarray, be
     ``expression_cc``, ``volume_cc``: [n] the part's bend and CC11 / CC7 at each known time.
     A frame plays the latest note that has begun by its known time; a frame that knows no
     note yet is silence at the first note's pitch. ``seed``: the voice's, for notes' shapes
-    drawn from a profile (:meth:`Expression.for_note`).
+    drawn from a profile (:meth:`Expression.for_note`). ``chokes``: note start (s) -> when a
+    later note of a monophonic line cut its release (see :func:`note_frame_values`).
     """
     sound_s, known_s = np.asarray(sound_s, np.float64), np.asarray(known_s, np.float64)
     starts = np.array([n.start_s for n in notes])
@@ -193,7 +207,8 @@ def voice_frames(notes: list[Note], sound_s: np.ndarray, known_s: np.ndarray, be
         frames = current == i
         previous = notes[i - 1] if i > 0 else None
         pitch[frames], envelope_db[frames] = note_frame_values(
-            notes[i], previous, sound_s[frames], known_s[frames], expression.for_note(notes[i], seed))
+            notes[i], previous, sound_s[frames], known_s[frames], expression.for_note(notes[i], seed),
+            (chokes or {}).get(notes[i].start_s, np.inf))
         velocity_level[frames] = notes[i].velocity / 127.0
     power_db = dynamic_power_db(velocity_level, envelope_db, np.asarray(expression_cc, np.float64),
                                 np.asarray(volume_cc, np.float64), statistics)

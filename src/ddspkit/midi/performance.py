@@ -29,7 +29,14 @@ import numpy as np
 
 from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ
-from ddspkit.midi.curves import CONTROL_LEAD_FRAMES, CONTROL_LEAD_S, Expression, step_curve, voice_frames
+from ddspkit.midi.curves import (
+    CHOKE_S,
+    CONTROL_LEAD_FRAMES,
+    CONTROL_LEAD_S,
+    Expression,
+    step_curve,
+    voice_frames,
+)
 from ddspkit.midi.score import (
     BEND_WHEEL_CENTRE,
     DATA_ENTRY_LSB_CC,
@@ -99,6 +106,7 @@ class PerformedVoice:
     row: int = -1
     held_by_pedal: bool = False
     next_frame: int = 0  # live: the index in its phrase of the next frame to compute
+    chokes: dict[float, float] = field(default_factory=dict)  # note start -> its release cut (s)
 
     def ended_by(self, time_s: float) -> bool:
         return self.notes[-1].end_s <= time_s + 1e-6
@@ -200,8 +208,13 @@ class PartPerformance:
 
     def _note_on(self, time_s: float, pitch: int, velocity: int) -> None:
         note = Note(int(pitch), time_s, math.inf, max(1, int(velocity)))
+        line = all(v.ended_by(time_s) for v in self.voices)  # no other key held: a melody
         voice = self._choose_voice(time_s, pitch)
         sample = to_model_samples(time_s)
+        if line:  # a melody moves on: what still rings of its last notes stops
+            for other in self.voices:
+                if other is not voice and other.notes and not other.idle_at(sample):
+                    self._choke(other, time_s)
         if voice.idle_at(sample):
             voice.phrases.append(Phrase(sample))
             voice.next_frame = -CONTROL_LEAD_FRAMES
@@ -264,6 +277,19 @@ class PartPerformance:
         phrase = voice.phrases[-1]
         phrase.end = phrase.grid_at_or_after(max(silent_from, phrase.start + HOP_SAMPLES))
 
+    def _choke(self, voice: PerformedVoice, time_s: float) -> None:
+        """The voice's (released) last note is cut short at ``time_s`` (see curves.CHOKE_S)."""
+        last = voice.notes[-1]
+        if last.start_s in voice.chokes:
+            return
+        voice.chokes[last.start_s] = time_s
+        if not self.keep_history:
+            voice.chokes = {start: t for start, t in voice.chokes.items()
+                            if start >= voice.notes[0].start_s}
+        phrase = voice.phrases[-1]
+        silent_from = to_model_samples(time_s + CHOKE_S - CONTROL_LEAD_S + PHRASE_TAIL_S)
+        phrase.end = min(phrase.end, phrase.grid_at_or_after(max(silent_from, phrase.start + HOP_SAMPLES)))
+
     def voice_values(self, voice: PerformedVoice, sound: np.ndarray, known: int,
                      statistics: DatasetStatistics | None) -> tuple[np.ndarray, np.ndarray]:
         """Live: (f0_hz, power_db) of ``voice`` at frames sounding at model samples ``sound``
@@ -272,7 +298,8 @@ class PartPerformance:
         n = len(sound)
         return voice_frames(voice.notes, np.asarray(sound) / SAMPLE_RATE_HZ, known_s,
                             np.full(n, self.bend_semitones), np.full(n, float(self.expression_cc)),
-                            np.full(n, float(self.volume)), statistics, self.expression, voice.seed)
+                            np.full(n, float(self.volume)), statistics, self.expression, voice.seed,
+                            voice.chokes)
 
     def phrase_curves(self, voice: PerformedVoice, index: int, statistics: DatasetStatistics | None
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -287,4 +314,4 @@ class PartPerformance:
                             step_curve(self.bend_history, known_s, 0.0),
                             step_curve(controls.get(EXPRESSION_CC, []), known_s, DEFAULT_EXPRESSION),
                             step_curve(controls.get(VOLUME_CC, []), known_s, DEFAULT_VOLUME),
-                            statistics, self.expression, voice.seed)
+                            statistics, self.expression, voice.seed, voice.chokes)
