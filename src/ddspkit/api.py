@@ -147,16 +147,16 @@ class Model:
 def input_warnings(path: Path, audio: np.ndarray, n_nonfinite: int) -> list[str]:
     """One line for each thing to know about an input file: samples that were NaN or
     infinite (replaced by silence), or an input that is silent throughout."""
-    from ddspkit.training.data import SILENCE_DB
+    from ddspkit.training.data import SILENT_FRAME_POWER_DB
 
     warnings = []
     if n_nonfinite:
         warnings.append(f"{path.name}: {n_nonfinite} NaN or infinite sample(s) were replaced by "
                         "silence (a damaged file?)")
     peak = float(np.abs(audio).max()) if audio.size else 0.0
-    if peak <= 10 ** (SILENCE_DB / 20):
-        warnings.append(f"{path.name}: the input is silent (no sample above {SILENCE_DB:.0f} dB), "
-                        "so the output is silent too")
+    if peak <= 10 ** (SILENT_FRAME_POWER_DB / 20):
+        warnings.append(f"{path.name}: the input is silent (no sample above "
+                        f"{SILENT_FRAME_POWER_DB:.0f} dB), so the output is silent too")
     return warnings
 
 

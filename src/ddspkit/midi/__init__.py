@@ -8,7 +8,7 @@ Rendering parts into audio lives in :mod:`ddspkit.render.midi`.
 """
 
 from ddspkit.midi.curves import (
-           SILENCE_DB,
+           SILENT_LOUDNESS_DB,
            Expression,
            first_frame_at_or_after,
            note_frame_values,
@@ -18,6 +18,7 @@ from ddspkit.midi.parts import Part, parts, select_parts
 from ddspkit.midi.performance import PartPerformance, PerformedVoice, voice_seed
 from ddspkit.midi.score import Note, event_order, on_model_grid, read_midi
 
-__all__ = ["SILENCE_DB", "Expression", "Note", "Part", "PartPerformance", "PerformedVoice", "event_order",
+__all__ = ["SILENT_LOUDNESS_DB", "Expression", "Note", "Part", "PartPerformance", "PerformedVoice",
+           "event_order",
            "first_frame_at_or_after", "note_frame_values", "on_model_grid", "parts", "read_midi",
            "select_parts", "voice_curves", "voice_seed"]

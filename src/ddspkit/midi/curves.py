@@ -20,7 +20,7 @@ from ddspkit.config import DB_RANGE, FRAME_RATE_HZ
 from ddspkit.dsp.core import midi_to_hz
 from ddspkit.midi.score import DEFAULT_EXPRESSION, DEFAULT_VOLUME, EXPRESSION_CC, VOLUME_CC, Note
 
-SILENCE_DB = -DB_RANGE
+SILENT_LOUDNESS_DB = -DB_RANGE
 
 
 @dataclass
@@ -113,8 +113,8 @@ def note_frame_values(note: Note, previous: Note | None, t_s: np.ndarray, expres
             at_release = np.where(t_ref < e.attack_s, np.maximum(at_release, e.sustain_level), at_release)
         release = at_release[0] * np.clip(1 - (t_s - duration_s) / max(e.release_s, 1e-3), 0, 1)
         amp = np.where(t_s < duration_s, ads, release)
-    envelope_db = np.maximum(20 * np.log10(np.maximum(amp, 1e-9)), SILENCE_DB)
-    return pitch, np.where(sounding, envelope_db, SILENCE_DB)
+    envelope_db = np.maximum(20 * np.log10(np.maximum(amp, 1e-9)), SILENT_LOUDNESS_DB)
+    return pitch, np.where(sounding, envelope_db, SILENT_LOUDNESS_DB)
 
 
 def dynamic_power_db(velocity_level: np.ndarray, envelope_db: np.ndarray, expression_cc: np.ndarray,
@@ -123,7 +123,8 @@ def dynamic_power_db(velocity_level: np.ndarray, envelope_db: np.ndarray, expres
     model's trained range (:func:`level_to_power_db`); the envelope shapes it in dB."""
     level = velocity_level * expression_cc / 127 * volume_cc / 100
     base_db = level_to_power_db(np.clip(level, 0, 1), statistics)
-    return np.where(envelope_db <= SILENCE_DB, SILENCE_DB, np.maximum(base_db + envelope_db, SILENCE_DB))
+    return np.where(envelope_db <= SILENT_LOUDNESS_DB, SILENT_LOUDNESS_DB,
+                    np.maximum(base_db + envelope_db, SILENT_LOUDNESS_DB))
 
 
 def voice_curves(notes: list[Note], n_frames: int, statistics: DatasetStatistics | None,
@@ -137,7 +138,7 @@ def voice_curves(notes: list[Note], n_frames: int, statistics: DatasetStatistics
     """
     times_s = np.arange(n_frames) / FRAME_RATE_HZ
     pitch = np.full(n_frames, float(notes[0].pitch))
-    envelope_db = np.full(n_frames, SILENCE_DB)
+    envelope_db = np.full(n_frames, SILENT_LOUDNESS_DB)
     velocity_level = np.zeros(n_frames)
     previous: Note | None = None
     for i, note in enumerate(notes):

@@ -17,7 +17,7 @@ from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.audio import resample
 from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES, SAMPLE_RATE_HZ
 from ddspkit.errors import UserError
-from ddspkit.midi.curves import SILENCE_DB, Expression, first_frame_at_or_after, voice_curves
+from ddspkit.midi.curves import SILENT_LOUDNESS_DB, Expression, first_frame_at_or_after, voice_curves
 from ddspkit.midi.parts import Part, parts, select_parts
 from ddspkit.midi.performance import PartPerformance
 from ddspkit.midi.score import Note, read_midi
@@ -45,7 +45,7 @@ def render_voice(instrument, f0_hz: np.ndarray, power_db: np.ndarray, first_fram
     Returns (start sample in the mix, [T] tensor).
     """
     device = instrument.device
-    silent = (np.array([f0_hz[first_frame]], np.float32), np.array([SILENCE_DB], np.float32))
+    silent = (np.array([f0_hz[first_frame]], np.float32), np.array([SILENT_LOUDNESS_DB], np.float32))
     f0 = torch.from_numpy(np.concatenate([silent[0], f0_hz[first_frame:]])).to(device)
     power = torch.from_numpy(np.concatenate([silent[1], power_db[first_frame:]])).to(device)
     n_samples = (len(f0) - 1) * HOP_SAMPLES
