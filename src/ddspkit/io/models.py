@@ -22,14 +22,8 @@ from ddspkit.audio import atomic_write
 from ddspkit.dsp.core import midi_to_hz, note_name
 from ddspkit.errors import UserError
 from ddspkit.io.ddsp_vst.runtime import load_vst_model, read_vst_info
-from ddspkit.io.modelfile import (
-    MODEL_SUFFIX,
-    LoadedModel,
-    ModelInfo,
-    load_safetensors,
-    read_info,
-    rewrite_name,
-)
+from ddspkit.io.model import Model, ModelInfo
+from ddspkit.io.modelfile import MODEL_SUFFIX, load_safetensors, read_info, rewrite_name
 
 VST_SUFFIX = ".tflite"  # DDSP-VST plugin models, run through a TFLite interpreter
 
@@ -37,7 +31,7 @@ VST_SUFFIX = ".tflite"  # DDSP-VST plugin models, run through a TFLite interpret
 @dataclass(frozen=True)
 class ModelFormat:
     read_info: Callable[[Path], ModelInfo]  # metadata only; UserError if unusable
-    load: Callable[[Path], LoadedModel]  # on the CPU; UserError if unusable
+    load: Callable[[Path], Model]  # on the CPU; UserError if unusable
 
 
 FORMATS = {MODEL_SUFFIX: ModelFormat(read_info, load_safetensors),
@@ -80,12 +74,16 @@ def resolve_model(name_or_path: str | Path) -> tuple[Path, str]:
     raise UserError(f"no model named '{text}'{hint}; 'ddspkit models' lists them")
 
 
-def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a model by name or path, in float32, in eval mode. Raises UserError."""
+def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> Model:
+    """Load a model by name or path, in float32, in eval mode, in any format. Raises UserError.
+
+    The Python API's :func:`ddspkit.api.load_model` is this, on the best device by default,
+    with the API's methods on the model."""
     path, source = resolve_model(name_or_path)
     loaded = _format(path).load(path)
     loaded.info.source = source
-    return LoadedModel(loaded.instrument.to(device).eval(), loaded.info)
+    loaded.instrument.to(device).eval()
+    return loaded
 
 
 def list_models() -> list[ModelInfo]:

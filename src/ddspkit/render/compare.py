@@ -20,6 +20,7 @@ import numpy as np
 from ddspkit.analysis.features import extract_features
 from ddspkit.audio import write_audio
 from ddspkit.config import SAMPLE_RATE_HZ
+from ddspkit.io.model import Model
 from ddspkit.midi import Note
 from ddspkit.render.evaluate import NoteScores, loudness_l1_db, note_scores, score
 
@@ -83,7 +84,7 @@ def is_polyphonic(notes: list[Note]) -> bool:
     return False
 
 
-def compare(model, midi_path: Path, output_dir: Path, soundfont: Path | None = None,
+def compare(model: Model, midi_path: Path, output_dir: Path, soundfont: Path | None = None,
             part_selection: list[str] | None = None, **render_options) -> Comparison:
     """Render ``midi_path`` both ways, level-match (RMS), write WAVs, a figure and measures."""
     from ddspkit.midi import parts, read_midi, select_parts
