@@ -259,12 +259,12 @@ def models_cmd(context: typer.Context):
     if context.invoked_subcommand is not None:
         return
     from ddspkit import paths
-    from ddspkit.io.models import list_models, pitch_range, trained_summary
+    from ddspkit.io.models import list_models
+    from ddspkit.report.models import file_text, pitch_range, trained_summary
 
     table = terminal.table("name", "source", "range played", "trained", "file")
     for info in list_models():
-        table.add_row(info.name, info.source, pitch_range(info), trained_summary(info),
-                      info.path.name if info.source == "bundled" else str(info.path))
+        table.add_row(info.name, info.source, pitch_range(info), trained_summary(info), file_text(info))
     out.print(table)
     out.print(f"user models folder: {paths.models_dir()}")
 
@@ -388,7 +388,7 @@ def compare_cmd(
 
 def comparison_table(result) -> Table:
     """compare's measures: f0 for a monophonic line, notes against the MIDI for polyphony."""
-    from ddspkit.render.compare import measure_rows
+    from ddspkit.report.compare import measure_rows
 
     headers, rows = measure_rows(result)
     table = terminal.table(*headers)
@@ -405,13 +405,14 @@ def evaluate_cmd(
     compare: list[str] = typer.Option(None, help="Other models to score on the same audio."),
 ):
     """Resynthesis quality on held-out audio, against a plain harmonic baseline."""
-    from ddspkit.io.models import load_model
-    from ddspkit.render.evaluate import scores_table
+    from ddspkit.api import load_model
+    from ddspkit.render.evaluate import evaluate_models
+    from ddspkit.report.evaluate import scores_table
 
     if not heldout.is_dir():
         raise UserError(f"{heldout}: no such folder")
-    table, _, _ = scores_table(heldout, [load_model(m) for m in [model, *(compare or [])]])
-    out.print(table)
+    results, baseline = evaluate_models(heldout, [load_model(m, "cpu") for m in [model, *(compare or [])]])
+    out.print(scores_table(results, baseline, heldout))
 
 
 @app.command("export")

@@ -17,9 +17,7 @@ from pathlib import Path
 import torch
 
 from ddspkit import paths
-from ddspkit.analysis.statistics import played_range_midi
 from ddspkit.audio import atomic_write
-from ddspkit.dsp.core import midi_to_hz, note_name
 from ddspkit.errors import UserError
 from ddspkit.io.ddsp_vst.runtime import load_vst_model, read_vst_info
 from ddspkit.io.model import Model, ModelInfo
@@ -112,26 +110,6 @@ def check_name(name: str, label: str = "name") -> str:
     if not name or not name.replace("-", "").replace("_", "").replace(" ", "").isalnum():
         raise UserError(f"{label} '{name}': use letters, digits, '-', '_' or spaces")
     return name
-
-
-def trained_summary(info: ModelInfo) -> str:
-    """How a model came to be, in a few words: its steps, start and minutes of audio, or its
-    format (e.g. '1000 steps from Cello on 11 min of audio')."""
-    p = info.provenance
-    if "steps" not in p:
-        return p.get("format", "?")
-    start = (p.get("start") or {}).get("model")
-    from_start = f" from {start}" if start else ""
-    return f"{p['steps']} steps{from_start} on {p.get('data', {}).get('usable_minutes', 0):.0f} min of audio"
-
-
-def pitch_range(info: ModelInfo) -> str:
-    """The range a model was trained on: 2nd to 98th percentile of its data's pitch, e.g.
-    'F2-F4 (88-349 Hz)' ('?' without statistics)."""
-    if info.statistics is None:
-        return "?"
-    low_hz, high_hz = (float(midi_to_hz(m)) for m in played_range_midi(info.statistics))
-    return f"{note_name(low_hz)}-{note_name(high_hz)} ({low_hz:.0f}-{high_hz:.0f} Hz)"
 
 
 def user_model_path(name: str) -> Path:

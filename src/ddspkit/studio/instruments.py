@@ -10,14 +10,8 @@ import gradio as gr
 from ddspkit.errors import UserError
 from ddspkit.io.export import EXPORT_SUFFIXES, ExportLabels
 from ddspkit.io.model import ModelInfo
-from ddspkit.io.models import (
-    check_name,
-    delete_user_model,
-    list_models,
-    pitch_range,
-    rename_user_model,
-    trained_summary,
-)
+from ddspkit.io.models import check_name, delete_user_model, list_models, rename_user_model
+from ddspkit.report.models import file_text, loudness_range, pitch_range, trained_summary
 from ddspkit.studio import models
 from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
@@ -32,11 +26,9 @@ EXPORT_LABELS = ExportLabels(format="export as", install=f"'{INSTALL_LABEL}'",
 
 
 def row(info: ModelInfo) -> list[str]:
-    st, p = info.statistics, info.provenance
-    loudness = "?" if st is None else f"{st.mean_min_power_note:.0f} to {st.mean_max_power_note:.0f} dB"
-    return [info.name, info.source, pitch_range(info), loudness, trained_summary(info),
-            str(p.get("created", p.get("export_time", "")))[:19],
-            info.path.name if info.source == "bundled" else str(info.path)]
+    p = info.provenance
+    return [info.name, info.source, pitch_range(info), loudness_range(info), trained_summary(info),
+            str(p.get("created", p.get("export_time", "")))[:19], file_text(info)]
 
 
 def table() -> list[list[str]]:

@@ -1,0 +1,1 @@
+"""Presentation: tables and summary rows for the faces."""
