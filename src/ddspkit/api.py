@@ -19,8 +19,6 @@ import torch
 from ddspkit.audio import load_audio, to_mono
 from ddspkit.io import model as io_model
 from ddspkit.io.ddsp_vst.check import CheckReport
-from ddspkit.io.ddsp_vst.plugin import export_vst
-from ddspkit.io.export import default_vst_output
 from ddspkit.io.models import list_models
 from ddspkit.io.models import load_model as _load_model
 from ddspkit.midi.curves import Expression
@@ -90,6 +88,9 @@ class Model(io_model.Model):
         to ``<name>.safetensors``), else ``<name>.tflite`` in the current folder.
         Returns (path, :class:`ddspkit.io.ddsp_vst.CheckReport`). Raises UserError if a check fails.
         """
+        from ddspkit.io.ddsp_vst.plugin import export_vst  # the exporter loads on first use
+        from ddspkit.io.export import default_vst_output
+
         return export_vst(self, Path(output) if output is not None else default_vst_output(self.info))
 
     def render_midi(self, midi_path: str | Path, *, part_selection: list[str] | None = None,

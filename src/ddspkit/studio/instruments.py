@@ -8,7 +8,6 @@ from pathlib import Path
 import gradio as gr
 
 from ddspkit.errors import UserError
-from ddspkit.io.export import EXPORT_SUFFIXES, ExportLabels
 from ddspkit.io.model import ModelInfo
 from ddspkit.io.models import check_name, delete_user_model, list_models, rename_user_model
 from ddspkit.report.models import file_text, loudness_range, pitch_range, trained_summary
@@ -21,8 +20,6 @@ COLUMNS = ["name", "source", "range played", "loudness range", "trained", "creat
 FORMATS = {"DDSP-VST plugin (.tflite)": "vst", "ONNX decoder step (.onnx)": "onnx",
            "TorchScript decoder step (.pt)": "torchscript"}
 INSTALL_LABEL = "install into the plugin's model folder"
-EXPORT_LABELS = ExportLabels(format="export as", install=f"'{INSTALL_LABEL}'",
-                             vst="the DDSP-VST plugin (.tflite)")
 
 
 def row(info: ModelInfo) -> list[str]:
@@ -102,19 +99,21 @@ def export_model(job: Job, studio: Studio, key: str | None, format_label: str, i
     (then a copy is offered for download too)."""
     from ddspkit.api import load_model
     from ddspkit.audio import atomic_write
-    from ddspkit.io.export import export_model, export_suffix
+    from ddspkit.io import export  # here: the exporters load on first use, not with the studio
 
+    labels = export.ExportLabels(format="export as", install=f"'{INSTALL_LABEL}'",
+                                 vst="the DDSP-VST plugin (.tflite)")
     fmt = FORMATS.get(format_label)
     if fmt is None:
         raise UserError(f"format '{format_label}': choose one of {', '.join(FORMATS)}")
-    export_suffix(fmt, install, EXPORT_LABELS)  # a refusal comes before the model loads
+    export.export_suffix(fmt, install, labels)  # a refusal comes before the model loads
     info = models.info_for(key)
     job.report(f"loading {info.name}", 0.1)
     model = load_model(info.path, "cpu")
     folder = studio.workspace.job_folder("export")
     job.report(f"exporting {info.name} and checking the result", 0.3)
-    result = export_model(model, fmt, folder / f"{info.name}{EXPORT_SUFFIXES[fmt]}", install,
-                          labels=EXPORT_LABELS)
+    result = export.export_model(model, fmt, folder / f"{info.name}{export.EXPORT_SUFFIXES[fmt]}",
+                                 install, labels=labels)
     path = result.path
     if result.installed:
         path = atomic_write(folder / path.name, lambda tmp: tmp.write_bytes(result.path.read_bytes()))
