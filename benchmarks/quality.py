@@ -17,7 +17,8 @@ from pathlib import Path
 from rich.console import Console
 
 from ddspkit.io.models import list_models, load_model
-from ddspkit.render.evaluate import evaluate, scores_table
+from ddspkit.render.evaluate import evaluate_models
+from ddspkit.report.evaluate import scores_table
 
 ROOT = Path(__file__).resolve().parents[1]
 MELODIES = {"ryans": "Ryan's Mammoth fiddle tunes", "chorales": "Bach chorale lines"}
@@ -33,9 +34,8 @@ def zoo_rows(data_root: Path) -> None:
         if not heldout.is_dir():
             print(f"<!-- {info.name}: no {heldout} (run scripts/build_model.sh first) -->")
             continue
-        loaded = load_model(info.name)
-        scores, baseline = evaluate(loaded.instrument, heldout)
-        dry, _ = evaluate(loaded.instrument, heldout, reverb=False)
+        [result], baseline = evaluate_models(heldout, [load_model(info.name)])
+        scores, dry = result.scores, result.dry
         p = info.provenance
         start = (p.get("start") or {}).get("model")
         trained = f"{p['steps']} steps" + (f" from {start}" if start else " from scratch")
@@ -62,8 +62,8 @@ def main() -> None:
         return
     if not (args.model and args.heldout):
         parser.error("give MODEL and HELDOUT_FOLDER, or --zoo")
-    table, _, _ = scores_table(args.heldout, [load_model(m) for m in [args.model, *args.compare]])
-    Console().print(table)
+    results, baseline = evaluate_models(args.heldout, [load_model(m) for m in [args.model, *args.compare]])
+    Console().print(scores_table(results, baseline, args.heldout))
 
 
 if __name__ == "__main__":

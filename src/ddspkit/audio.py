@@ -51,6 +51,15 @@ def load_audio(path: str | Path, sample_rate_hz: int | None = None) -> tuple[np.
     return np.ascontiguousarray(audio, dtype=np.float32), int(sample_rate_hz), n_bad
 
 
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    """[T], [channels, T] or [T, channels] (the shorter side taken as the channels) -> finite
+    mono float32 [T]: channels averaged, NaN and infinite samples replaced by silence."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=0 if audio.shape[0] < audio.shape[1] else 1)
+    return np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def resample(audio: np.ndarray, from_rate_hz: int, to_rate_hz: int) -> np.ndarray:
     """Resample [T] float audio with soxr (high quality)."""
     if from_rate_hz == to_rate_hz:

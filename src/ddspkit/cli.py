@@ -200,20 +200,19 @@ def transfer_cmd(
     voices: int = typer.Option(8, help="Polyphonic mode: voice limit."),
 ):
     """Morph a recording into a trained instrument (monophonic, or polyphonic via transcription)."""
-    from ddspkit.api import TRANSFER_MODES, load_model
+    from ddspkit.api import load_model
+    from ddspkit.render.files import check_pitch_shift, check_transfer_mode, transfer_file
     from ddspkit.render.transfer import little_pitch
 
-    if mode not in TRANSFER_MODES:
-        raise UserError(f"--mode {mode}: choose one of {', '.join(TRANSFER_MODES)}")
+    check_transfer_mode(mode, f"--mode {mode}")
     if not input.is_file():
         raise UserError(f"{input}: no such file")
-    if mode == "polyphonic" and pitch_shift != round(pitch_shift):
-        raise UserError(f"--pitch-shift {pitch_shift:g}: polyphonic mode shifts whole semitones")
+    check_pitch_shift(mode, pitch_shift, f"--pitch-shift {pitch_shift:g}")
     start = time.perf_counter()
     instrument = load_model(model)
-    result = instrument.transfer_file(input, output, plot=plot, mode=mode, max_voices=voices,
-                                      auto_adjust=auto, pitch_shift_semitones=pitch_shift,
-                                      loudness_shift_db=loudness_shift, reverb=reverb)
+    result = transfer_file(instrument, input, output, plot=plot, mode=mode, max_voices=voices,
+                           auto_adjust=auto, pitch_shift_semitones=pitch_shift,
+                           loudness_shift_db=loudness_shift, reverb=reverb)
     if mode == "polyphonic":
         rate_hz = result.sample_rate_hz
         out.print(f"{input.name} -> {output} ({len(result.audio) / rate_hz:.1f} s at {rate_hz} Hz, "
@@ -275,12 +274,12 @@ def models_cmd(context: typer.Context):
     if context.invoked_subcommand is not None:
         return
     from ddspkit import paths
-    from ddspkit.io.models import list_models, pitch_range, trained_summary
+    from ddspkit.io.models import list_models
+    from ddspkit.report.models import file_text, pitch_range, trained_summary
 
     table = terminal.table("name", "source", "range played", "trained", "file")
     for info in list_models():
-        table.add_row(info.name, info.source, pitch_range(info), trained_summary(info),
-                      info.path.name if info.source == "bundled" else str(info.path))
+        table.add_row(info.name, info.source, pitch_range(info), trained_summary(info), file_text(info))
     out.print(table)
     out.print(f"user models folder: {paths.models_dir()}")
 
@@ -404,7 +403,7 @@ def compare_cmd(
 
 def comparison_table(result) -> Table:
     """compare's measures: f0 for a monophonic line, notes against the MIDI for polyphony."""
-    from ddspkit.render.compare import measure_rows
+    from ddspkit.report.compare import measure_rows
 
     headers, rows = measure_rows(result)
     table = terminal.table(*headers)
@@ -421,13 +420,14 @@ def evaluate_cmd(
     compare: list[str] = typer.Option(None, help="Other models to score on the same audio."),
 ):
     """Resynthesis quality on held-out audio, against a plain harmonic baseline."""
-    from ddspkit.io.models import load_model
-    from ddspkit.render.evaluate import scores_table
+    from ddspkit.api import load_model
+    from ddspkit.render.evaluate import evaluate_models
+    from ddspkit.report.evaluate import scores_table
 
     if not heldout.is_dir():
         raise UserError(f"{heldout}: no such folder")
-    table, _, _ = scores_table(heldout, [load_model(m) for m in [model, *(compare or [])]])
-    out.print(table)
+    results, baseline = evaluate_models(heldout, [load_model(m, "cpu") for m in [model, *(compare or [])]])
+    out.print(scores_table(results, baseline, heldout))
 
 
 @app.command("export")
@@ -442,34 +442,12 @@ def export_cmd(
                                     "~/Documents/Magenta/DDSP/Models)."),
 ):
     """Export a model for the DDSP-VST plugin (validated), or as ONNX or TorchScript."""
-    from ddspkit.io import steps as export
-    from ddspkit.io.ddsp_vst.plugin import export_vst, plugin_models_dir
-    from ddspkit.io.models import load_model
+    from ddspkit.api import load_model
+    from ddspkit.io.export import export_model
 
-    loaded = load_model(model, "cpu")
-    name = loaded.info.name
-    fmt = format.lower()
-    suffix = {"vst": ".tflite", "tflite": ".tflite", "onnx": ".onnx", "torchscript": ".pt"}.get(fmt)
-    if suffix is None:
-        raise UserError(f"--format '{format}': choose vst, onnx or torchscript")
-    if install and suffix != ".tflite":
-        raise UserError("--install is for --format vst")
-    if install:
-        folder = plugin_dir or plugin_models_dir()
-        output = folder / f"{name}.tflite"
-    output = output or Path(f"{name}{suffix}")
-    if suffix == ".tflite":
-        path, report = export_vst(loaded, output)
-        out.print(f"{path}: DDSP-VST model, {path.stat().st_size / 1e6:.1f} MB, "
-                  f"{len(set(report.ops))} builtin op types, export_time "
-                  f"{report.metadata['export_time']}; passes the plugin's checks")
-        if install:
-            out.print(f"installed into the plugin's model folder {output.parent}: press the "
-                      "plugin's refresh button and pick it from the model list")
-    else:
-        path, worst = export.export_step_model(loaded, output, fmt)
-        out.print(f"{path}: {fmt} decoder step (f0_scaled, pw_scaled, state) -> (amplitude, "
-                  f"harmonics, noise, state); matches PyTorch within {worst:.1e}")
+    result = export_model(load_model(model, "cpu"), format, output, install, plugin_dir)
+    for line in result.lines:
+        out.print(line)
 
 
 @app.command("check-vst")

@@ -12,7 +12,7 @@ import pretty_midi
 import pytest
 
 from ddspkit.midi import Expression, Note, Part, PartPerformance, event_order, parts, read_midi
-from ddspkit.midi.curves import CONTROL_LEAD_FRAMES, SILENCE_DB
+from ddspkit.midi.curves import CONTROL_LEAD_FRAMES, SILENT_LOUDNESS_DB
 from ddspkit.midi.score import in_performance_order
 
 
@@ -127,9 +127,10 @@ def test_a_note_on_a_silent_voice_starts_a_phrase_at_its_own_sample():
     assert 0.5 + 0.25 < phrase.end / 16000 < 0.5 + 0.25 + 0.1 + 0.02
     f0, power = played.phrase_curves(played.voices[0], 0, None)
     assert len(f0) == CONTROL_LEAD_FRAMES + 1 + (phrase.end - phrase.start) // 320
-    assert power[0] == SILENCE_DB  # the first priming frame is silent; the note is heard from its start
+    # the first priming frame is silent: the note is heard from its start
+    assert power[0] == SILENT_LOUDNESS_DB
     assert (power[CONTROL_LEAD_FRAMES: CONTROL_LEAD_FRAMES + 10] > -60).all()
-    assert power[-1] == SILENCE_DB
+    assert power[-1] == SILENT_LOUDNESS_DB
 
 
 def test_power_leads_the_sound_by_the_decoders_answer_time_and_pitch_does_not():
@@ -212,7 +213,7 @@ def test_a_melody_moving_on_cuts_the_last_notes_release_and_a_chord_does_not():
     assert first.phrases[0].end / 16000 < 0.5 + 0.06 + 0.1 + 0.02  # silent soon after, not at 0.4 + 0.5
     f0, power = played.phrase_curves(first, 0, None)
     sound_s = (first.phrases[0].start + (np.arange(len(power)) - CONTROL_LEAD_FRAMES) * 320) / 16000
-    assert (power[sound_s >= 0.5 + 0.06] == SILENCE_DB).all()
+    assert (power[sound_s >= 0.5 + 0.06] == SILENT_LOUDNESS_DB).all()
     # a held note under the new one: a chord, whose other notes ring on
     chord = [(0.0, on(60)), (0.0, on(48)), (0.4, off(60)), (0.5, on(64)), (0.9, off(64)), (0.9, off(48))]
     held = PartPerformance.play(in_performance_order(chord), 8, expression=expression)

@@ -190,6 +190,24 @@ def test_effect_output_does_not_depend_on_the_block_size(cello):
         assert error_db(other[:n], outputs[0][:n]) < -60
 
 
+def test_the_engines_take_the_loaded_model_type_as_the_api_does(cello):
+    from ddspkit.io.models import load_model
+
+    plain = load_model("Cello")  # ddspkit.io.model.Model, without the API's methods
+    voice = sung_phrase()[:16000]
+    for engine_type, play in ((EffectEngine, lambda e: stream_effect(e, voice, 480)),
+                              (SynthEngine, lambda e: e.process(4800, [(0, _note_on(57))]))):
+        heard = [play(engine_type(model, 16000, reverb=False)) for model in (plain, cello)]
+        assert np.abs(heard[0]).max() > 0.01, engine_type  # it plays
+        np.testing.assert_array_equal(*heard)
+
+
+def _note_on(pitch: int):
+    import mido
+
+    return mido.Message("note_on", note=pitch, velocity=90)
+
+
 def test_voices_render_what_instrument_render_renders(cello):
     n = 120
     f0 = (200 * (1 + 0.02 * np.sin(np.arange(n) / 5))).astype(np.float32)

@@ -233,6 +233,23 @@ def test_instruments_tab_exports_and_imports_through_the_core(studio):
         import_model(Job("import"), str(path.with_suffix(".wav")), None)
 
 
+def test_instruments_tab_installs_into_the_plugin_folder_and_offers_a_copy(studio, tmp_path, monkeypatch):
+    from ddspkit.studio.instruments import export_model
+    from ddspkit.studio.jobs import Job
+    from ddspkit.studio.models import choices
+
+    plugin = tmp_path / "Models"
+    monkeypatch.setenv("DDSPKIT_VST_MODELS_DIR", str(plugin))
+    key = dict(choices())["Cello (bundled)"]
+    with pytest.raises(UserError, match=r"^'install into the plugin's model folder' is for the DDSP-VST "):
+        export_model(Job("export"), studio.studio, key, "ONNX decoder step (.onnx)", True)
+    exported = export_model(Job("export"), studio.studio, key, "DDSP-VST plugin (.tflite)", True)
+    download = Path(exported.outputs[0]["value"])
+    assert download.parent.parent == studio.studio.workspace.results
+    assert download.read_bytes() == (plugin / "Cello.tflite").read_bytes()
+    assert f"installed into the plugin's model folder {plugin}" in exported.message
+
+
 def route_requests(running) -> list[tuple[str, str]]:
     """(method, path) for every route of the studio's server, parameters filled in."""
     import re

@@ -28,7 +28,7 @@ from ddspkit.config import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from ddspkit.dsp.core import hz_to_midi
 
 # --- Which frames sound (segment_notes, slur detection) ---
-SILENCE_DB = -70.0  # quieter frames never belong to a note
+SILENT_LOUDNESS_DB = -70.0  # quieter frames never belong to a note
 LOUD_RANGE_DB = 40.0  # ... nor do frames this far below the recording's loud level
 LOUD_PERCENTILE = 95.0  # the loud level: this percentile of the voiced frames' power
 DROPOUT_DB = 6.0  # one unvoiced frame within this of both neighbours' power is a tracker dropout
@@ -146,7 +146,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def sounding_frames(power_db: np.ndarray, voiced: np.ndarray) -> np.ndarray:
     """[F] bool: voiced frames loud enough to be part of a note.
 
-    Loud enough: above SILENCE_DB and within LOUD_RANGE_DB of the recording's loud level. A
+    Loud enough: above SILENT_LOUDNESS_DB and within LOUD_RANGE_DB of the recording's loud level. A
     single unvoiced frame whose power is within DROPOUT_DB of both neighbours' (sounding)
     frames is the tracker losing the pitch for a moment, not silence, and counts as sounding.
     """
@@ -155,7 +155,7 @@ def sounding_frames(power_db: np.ndarray, voiced: np.ndarray) -> np.ndarray:
     if not voiced.any():
         return np.zeros(len(power_db), bool)
     loud_db = np.percentile(power_db[voiced], LOUD_PERCENTILE)
-    loud = power_db >= max(SILENCE_DB, loud_db - LOUD_RANGE_DB)
+    loud = power_db >= max(SILENT_LOUDNESS_DB, loud_db - LOUD_RANGE_DB)
     sounding = voiced & loud
     for i in np.flatnonzero(~sounding[1:-1]) + 1:
         if (sounding[i - 1] and sounding[i + 1] and loud[i]

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -24,27 +22,12 @@ from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.audio import atomic_write
 from ddspkit.config import ModelConfig
 from ddspkit.errors import UserError
+from ddspkit.io.model import Model, ModelInfo
 from ddspkit.model import Instrument
 
 FORMAT = "ddspkit.model"
 FORMAT_VERSION = "1"
 MODEL_SUFFIX = ".safetensors"
-
-
-@dataclass
-class ModelInfo:
-    name: str
-    config: ModelConfig
-    statistics: DatasetStatistics | None  # None: a model without data statistics
-    provenance: dict[str, Any] = field(default_factory=dict)
-    path: Path | None = None
-    source: str = "file"  # "user", "bundled" or "file"
-
-
-@dataclass
-class LoadedModel:
-    instrument: Instrument
-    info: ModelInfo
 
 
 def save_model(path: str | Path, instrument: Instrument, info: ModelInfo,
@@ -107,7 +90,7 @@ def read_info(path: Path) -> ModelInfo:
         raise UserError(f"{path}: model metadata is invalid ({exc})") from None
 
 
-def load_safetensors(path: Path) -> LoadedModel:
+def load_safetensors(path: Path) -> Model:
     """A ddspkit model file's instrument (float32, on the CPU) and info. Raises UserError
     for a damaged file, weights whose checksum differs, or weights that are not finite."""
     info = read_info(path)
@@ -131,7 +114,7 @@ def load_safetensors(path: Path) -> LoadedModel:
         instrument.load_state_dict(state)
     except RuntimeError as exc:
         raise UserError(f"{path}: weights do not match the model ({str(exc).splitlines()[0]})") from None
-    return LoadedModel(instrument, info)
+    return Model(instrument, info)
 
 
 def rewrite_name(source: Path, target: Path, name: str) -> None:

@@ -17,19 +17,11 @@ from pathlib import Path
 import torch
 
 from ddspkit import paths
-from ddspkit.analysis.statistics import played_range_midi
 from ddspkit.audio import atomic_write
-from ddspkit.dsp.core import midi_to_hz, note_name
 from ddspkit.errors import UserError
 from ddspkit.io.ddsp_vst.runtime import load_vst_model, read_vst_info
-from ddspkit.io.modelfile import (
-    MODEL_SUFFIX,
-    LoadedModel,
-    ModelInfo,
-    load_safetensors,
-    read_info,
-    rewrite_name,
-)
+from ddspkit.io.model import Model, ModelInfo
+from ddspkit.io.modelfile import MODEL_SUFFIX, load_safetensors, read_info, rewrite_name
 
 VST_SUFFIX = ".tflite"  # DDSP-VST plugin models, run through a TFLite interpreter
 
@@ -37,7 +29,7 @@ VST_SUFFIX = ".tflite"  # DDSP-VST plugin models, run through a TFLite interpret
 @dataclass(frozen=True)
 class ModelFormat:
     read_info: Callable[[Path], ModelInfo]  # metadata only; UserError if unusable
-    load: Callable[[Path], LoadedModel]  # on the CPU; UserError if unusable
+    load: Callable[[Path], Model]  # on the CPU; UserError if unusable
 
 
 FORMATS = {MODEL_SUFFIX: ModelFormat(read_info, load_safetensors),
@@ -80,12 +72,16 @@ def resolve_model(name_or_path: str | Path) -> tuple[Path, str]:
     raise UserError(f"no model named '{text}'{hint}; 'ddspkit models' lists them")
 
 
-def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a model by name or path, in float32, in eval mode. Raises UserError."""
+def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> Model:
+    """Load a model by name or path, in float32, in eval mode, in any format. Raises UserError.
+
+    The Python API's :func:`ddspkit.api.load_model` is this, on the best device by default,
+    with the API's methods on the model."""
     path, source = resolve_model(name_or_path)
     loaded = _format(path).load(path)
     loaded.info.source = source
-    return LoadedModel(loaded.instrument.to(device).eval(), loaded.info)
+    loaded.instrument.to(device).eval()
+    return loaded
 
 
 def list_models() -> list[ModelInfo]:
@@ -114,26 +110,6 @@ def check_name(name: str, label: str = "name") -> str:
     if not name or not name.replace("-", "").replace("_", "").replace(" ", "").isalnum():
         raise UserError(f"{label} '{name}': use letters, digits, '-', '_' or spaces")
     return name
-
-
-def trained_summary(info: ModelInfo) -> str:
-    """How a model came to be, in a few words: its steps, start and minutes of audio, or its
-    format (e.g. '1000 steps from Cello on 11 min of audio')."""
-    p = info.provenance
-    if "steps" not in p:
-        return p.get("format", "?")
-    start = (p.get("start") or {}).get("model")
-    from_start = f" from {start}" if start else ""
-    return f"{p['steps']} steps{from_start} on {p.get('data', {}).get('usable_minutes', 0):.0f} min of audio"
-
-
-def pitch_range(info: ModelInfo) -> str:
-    """The range a model was trained on: 2nd to 98th percentile of its data's pitch, e.g.
-    'F2-F4 (88-349 Hz)' ('?' without statistics)."""
-    if info.statistics is None:
-        return "?"
-    low_hz, high_hz = (float(midi_to_hz(m)) for m in played_range_midi(info.statistics))
-    return f"{note_name(low_hz)}-{note_name(high_hz)} ({low_hz:.0f}-{high_hz:.0f} Hz)"
 
 
 def user_model_path(name: str) -> Path:

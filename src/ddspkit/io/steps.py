@@ -19,7 +19,7 @@ from torch import nn
 from ddspkit.audio import atomic_write
 from ddspkit.errors import UserError
 from ddspkit.io.ddsp_vst.probe import glide_and_ramp
-from ddspkit.io.modelfile import LoadedModel
+from ddspkit.io.model import Model
 from ddspkit.model import Decoder
 
 INPUT_NAMES = ["f0_scaled", "pw_scaled", "state"]
@@ -69,11 +69,11 @@ def max_difference(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b, strict=True))
 
 
-def export_step_model(loaded: LoadedModel, output: Path, fmt: str) -> tuple[Path, float]:
+def export_step_model(model: Model, output: Path, fmt: str) -> tuple[Path, float]:
     """Write an ONNX or TorchScript step model; returns (path, worst difference to PyTorch)."""
-    decoder = loaded.instrument.decoder
+    decoder = model.instrument.decoder
     if not isinstance(decoder, Decoder):
-        raise UserError(f"{loaded.info.name}: only ddspkit models export to {fmt} "
+        raise UserError(f"{model.info.name}: only ddspkit models export to {fmt} "
                         "(a .tflite model is already an export)")
     step = DecoderStep(decoder).eval()
     units = decoder.config.gru_units

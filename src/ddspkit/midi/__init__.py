@@ -7,11 +7,11 @@
 Rendering parts into audio lives in :mod:`ddspkit.render.midi`.
 """
 
-from ddspkit.midi.curves import SILENCE_DB, Expression, note_frame_values, voice_frames
+from ddspkit.midi.curves import SILENT_LOUDNESS_DB, Expression, note_frame_values, voice_frames
 from ddspkit.midi.parts import Part, parts, select_parts
 from ddspkit.midi.performance import PartPerformance, PerformedVoice, Phrase, voice_seed
 from ddspkit.midi.score import Note, event_order, on_model_grid, read_midi
 
-__all__ = ["SILENCE_DB", "Expression", "Note", "Part", "PartPerformance", "PerformedVoice", "Phrase",
+__all__ = ["SILENT_LOUDNESS_DB", "Expression", "Note", "Part", "PartPerformance", "PerformedVoice", "Phrase",
            "event_order", "note_frame_values", "on_model_grid", "parts", "read_midi", "select_parts",
            "voice_frames", "voice_seed"]

@@ -36,7 +36,7 @@ from ddspkit.config import DB_RANGE, FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from ddspkit.dsp.core import midi_to_hz
 from ddspkit.midi.score import Note
 
-SILENCE_DB = -DB_RANGE
+SILENT_LOUDNESS_DB = -DB_RANGE
 CONTROL_LEAD_FRAMES = 2  # the decoder's learned answer time to a power change (see above)
 CONTROL_LEAD_S = CONTROL_LEAD_FRAMES / FRAME_RATE_HZ
 CHOKE_S = 0.06  # a monophonic line's next note cuts the last one's release to this
@@ -170,8 +170,8 @@ def note_frame_values(note: Note, previous: Note | None, sound_s: np.ndarray, kn
             t_choke = choke_s - note.start_s
             cut = release(np.array([t_choke]))[0] * np.clip(1 - (t_env - t_choke) / CHOKE_S, 0, 1)
             amp = np.where(choked & (t_env >= t_choke), np.minimum(amp, cut), amp)
-    envelope_db = np.maximum(20 * np.log10(np.maximum(amp, 1e-9)), SILENCE_DB)
-    return pitch, np.where(sounding, envelope_db, SILENCE_DB)
+    envelope_db = np.maximum(20 * np.log10(np.maximum(amp, 1e-9)), SILENT_LOUDNESS_DB)
+    return pitch, np.where(sounding, envelope_db, SILENT_LOUDNESS_DB)
 
 
 def dynamic_power_db(velocity_level: np.ndarray, envelope_db: np.ndarray, expression_cc: np.ndarray,
@@ -180,7 +180,8 @@ def dynamic_power_db(velocity_level: np.ndarray, envelope_db: np.ndarray, expres
     model's trained range (:func:`level_to_power_db`); the envelope shapes it in dB."""
     level = velocity_level * expression_cc / 127 * volume_cc / 100
     base_db = level_to_power_db(np.clip(level, 0, 1), statistics)
-    return np.where(envelope_db <= SILENCE_DB, SILENCE_DB, np.maximum(base_db + envelope_db, SILENCE_DB))
+    return np.where(envelope_db <= SILENT_LOUDNESS_DB, SILENT_LOUDNESS_DB,
+                    np.maximum(base_db + envelope_db, SILENT_LOUDNESS_DB))
 
 
 def voice_frames(notes: list[Note], sound_s: np.ndarray, known_s: np.ndarray, bend_semitones: np.ndarray,
@@ -201,7 +202,7 @@ def voice_frames(notes: list[Note], sound_s: np.ndarray, known_s: np.ndarray, be
     starts = np.array([n.start_s for n in notes])
     current = np.searchsorted(starts, known_s + 1e-9, side="right") - 1
     pitch = np.full(len(sound_s), float(notes[0].pitch))
-    envelope_db = np.full(len(sound_s), SILENCE_DB)
+    envelope_db = np.full(len(sound_s), SILENT_LOUDNESS_DB)
     velocity_level = np.zeros(len(sound_s))
     for i in np.unique(current[current >= 0]):
         frames = current == i

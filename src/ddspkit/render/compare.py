@@ -20,6 +20,7 @@ import numpy as np
 from ddspkit.analysis.features import extract_features
 from ddspkit.audio import write_audio
 from ddspkit.config import SAMPLE_RATE_HZ
+from ddspkit.io.model import Model
 from ddspkit.midi import Note
 from ddspkit.render.evaluate import NoteScores, loudness_l1_db, note_scores, score
 
@@ -47,31 +48,6 @@ class Comparison:
     notes: dict[str, NoteScores] | None = None
 
 
-def measure_rows(result: Comparison) -> tuple[list[str], list[list[str]]]:
-    """compare's measures as (headers, rows) of text: f0 for a monophonic line, notes against
-    the MIDI for polyphony (one column per rendering), and the level match applied."""
-    if not result.polyphonic:
-        headers = ["measure (model vs sample-based, one line)", "value"]
-        rows = [["multi-scale spectral distance", f"{result.spectral_distance:.3f}"],
-                ["loudness L1", f"{result.loudness_l1_db:.2f} dB"],
-                ["f0 L1 (frames voiced in both)", f"{result.f0_l1_semitones:.3f} semitones"],
-                ["f0 outliers > 12 semitones", f"{100 * result.f0_outlier_share:.2f} %"],
-                ["level match applied to the sample-based file", f"{result.level_gain_db:+.1f} dB"]]
-        return headers, rows
-    headers = ["measure (polyphonic: notes sound together)", "model", "sample-based"]
-    notes = [result.notes["model"], result.notes["sample-based"]]
-    rows = [["note F1 vs the MIDI (onsets within 50 ms)", *(f"{n.f1:.3f}" for n in notes)],
-            ["note precision", *(f"{n.precision:.3f}" for n in notes)],
-            ["note recall", *(f"{n.recall:.3f}" for n in notes)],
-            ["notes transcribed / in the MIDI", *(f"{n.n_estimated} / {n.n_reference}" for n in notes)],
-            ["onset lag (median, removed before matching)",
-             *(f"{1000 * n.onset_lag_s:.0f} ms" for n in notes)],
-            ["multi-scale spectral distance to sample-based", f"{result.spectral_distance:.3f}", ""],
-            ["loudness L1 to sample-based", f"{result.loudness_l1_db:.2f} dB", ""],
-            ["level match applied to the sample-based file", f"{result.level_gain_db:+.1f} dB", ""]]
-    return headers, rows
-
-
 def is_polyphonic(notes: list[Note]) -> bool:
     """True when any two notes sound together for more than SIMULTANEOUS_S."""
     ordered = sorted(notes, key=lambda n: n.start_s)
@@ -83,7 +59,7 @@ def is_polyphonic(notes: list[Note]) -> bool:
     return False
 
 
-def compare(model, midi_path: Path, output_dir: Path, soundfont: Path | None = None,
+def compare(model: Model, midi_path: Path, output_dir: Path, soundfont: Path | None = None,
             part_selection: list[str] | None = None, **render_options) -> Comparison:
     """Render ``midi_path`` both ways, level-match (RMS), write WAVs, a figure and measures."""
     from ddspkit.midi import parts, read_midi, select_parts

@@ -20,6 +20,7 @@ from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES, SAMPLE_RATE_HZ
 from ddspkit.dsp.core import hz_to_midi
 from ddspkit.dsp.losses import multiscale_spectral_loss
 from ddspkit.dsp.synths import harmonic_synth
+from ddspkit.io.model import Model, ModelInfo
 from ddspkit.model import Instrument
 from ddspkit.training.data import PreparedDataset, PreparedFile, prepare
 
@@ -183,32 +184,24 @@ def evaluate(instrument: Instrument, folder: str | Path, reverb: bool = True
     return _mean(model_scores, weights), _mean(base_scores, weights)
 
 
-def scores_table(heldout: str | Path, models: list, title: str | None = None):
-    """A rich Table: each loaded model's scores and the harmonic baseline's, on one folder.
+@dataclass
+class ModelScores:
+    """One model's resynthesis scores on a held-out folder, with and without its learned room."""
 
-    ``models`` are :class:`ddspkit.io.modelfile.LoadedModel`; ratio = baseline distance / model's.
-    Returns (table, [(label, Scores)], baseline Scores).
-    """
-    from ddspkit.terminal import table as literal_table
+    info: ModelInfo
+    scores: Scores  # as the model renders, its learned room included
+    dry: Scores  # without the learned room, as DDSP-VST plays it
 
-    rows, baseline = [], None
-    for loaded in models:
-        scores, baseline = evaluate(loaded.instrument, heldout)
-        dry, _ = evaluate(loaded.instrument, heldout, reverb=False)
-        p = loaded.info.provenance
-        recipe = p.get("recipe", {}).get("name", "?") if isinstance(p.get("recipe"), dict) else "?"
-        rows.append((f"{loaded.info.name} ({recipe}, {p.get('steps', '?')} steps)", scores))
-        rows.append(("  dry: without the learned room, as DDSP-VST plays it", dry))
-    rows.append(("harmonic baseline (same f0 and loudness)", baseline))
-    table = literal_table("synth", "spectral distance", "vs baseline", "loudness L1 (dB)",
-                  "f0 L1 (semitones)", "f0 outliers > 12 st",
-                  title=title or f"resynthesis of {heldout}")
-    for label, s in rows:
-        table.add_row(label, f"{s.spectral_distance:.3f}",
-                      f"{baseline.spectral_distance / s.spectral_distance:.2f}x",
-                      f"{s.loudness_l1_db:.2f}", f"{s.f0_l1_semitones:.3f}",
-                      f"{100 * s.f0_outlier_share:.2f} %")
-    return table, rows[:-1], baseline
+
+def evaluate_models(heldout: str | Path, models: list[Model]) -> tuple[list[ModelScores], Scores | None]:
+    """Each model's scores on every audio file under ``heldout`` (:func:`evaluate`, with and
+    without the room), and the harmonic baseline's (None when ``models`` is empty)."""
+    results, baseline = [], None
+    for model in models:
+        scores, baseline = evaluate(model.instrument, heldout)
+        dry, _ = evaluate(model.instrument, heldout, reverb=False)
+        results.append(ModelScores(model.info, scores, dry))
+    return results, baseline
 
 
 # --------------------------------------------------------------------------- against a score

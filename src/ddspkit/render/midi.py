@@ -18,7 +18,7 @@ from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.audio import resample
 from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES, SAMPLE_RATE_HZ
 from ddspkit.errors import UserError
-from ddspkit.midi.curves import CONTROL_LEAD_FRAMES, SILENCE_DB, Expression
+from ddspkit.midi.curves import CONTROL_LEAD_FRAMES, SILENT_LOUDNESS_DB, Expression
 from ddspkit.midi.parts import Part, parts, select_parts
 from ddspkit.midi.performance import PartPerformance
 from ddspkit.midi.score import Note, read_midi
@@ -65,7 +65,7 @@ def _display_curves(frames: list[tuple[int, np.ndarray, np.ndarray]], n_frames: 
     (f0_hz, power_db) on the 50 frames/s grid from time 0, for plots (silence between)."""
     times = np.arange(n_frames) * HOP_SAMPLES
     f0_hz = np.full(n_frames, frames[0][1][0], np.float32)
-    power_db = np.full(n_frames, SILENCE_DB, np.float32)
+    power_db = np.full(n_frames, SILENT_LOUDNESS_DB, np.float32)
     for start, f0, power in frames:
         sound = start + np.arange(len(f0)) * HOP_SAMPLES
         inside = (times >= sound[0]) & (times <= sound[-1])

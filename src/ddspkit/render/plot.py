@@ -11,7 +11,7 @@ from ddspkit.audio import atomic_write, resample
 from ddspkit.config import DB_RANGE, FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from ddspkit.dsp.core import hz_to_midi, midi_to_hz, note_name
 from ddspkit.render.transfer import TransferResult
-from ddspkit.training.data import SILENCE_DB, PreparedDataset
+from ddspkit.training.data import SILENT_FRAME_POWER_DB, PreparedDataset
 
 
 def literal(text: str) -> str:
@@ -161,7 +161,7 @@ def plot_dataset(data: PreparedDataset, path: str | Path) -> Path:
     power (non-silent frames, dB), each with the model range box the plugin shows shaded."""
     features = [f.features for f in data.files]
     power_db = np.concatenate([f.power_db for f in features])
-    active = power_db > SILENCE_DB
+    active = power_db > SILENT_FRAME_POWER_DB
     voiced = np.concatenate([f.voiced for f in features]) & active
     pitch_midi = hz_to_midi(np.concatenate([f.f0_hz for f in features])[voiced])
     st = data.statistics
@@ -176,10 +176,10 @@ def plot_dataset(data: PreparedDataset, path: str | Path) -> Path:
     ax_pitch.set_xticks(ticks, [note_name(float(midi_to_hz(n))) for n in ticks])
     ax_pitch.set_xlim(lo - 2, hi + 2)
     ax_pitch.set_xlabel("pitch (voiced frames)")
-    ax_power.hist(power_db[active], bins=np.arange(SILENCE_DB, 1, 1.0), color="tab:green")
+    ax_power.hist(power_db[active], bins=np.arange(SILENT_FRAME_POWER_DB, 1, 1.0), color="tab:green")
     ax_power.axvspan(st.mean_min_power_note, st.mean_max_power_note, color="tab:orange", alpha=0.2,
                      label="model range")
-    ax_power.set_xlabel(f"power (dB, frames above {SILENCE_DB:.0f} dB)")
+    ax_power.set_xlabel(f"power (dB, frames above {SILENT_FRAME_POWER_DB:.0f} dB)")
     for ax in (ax_pitch, ax_power):
         ax.set_ylabel("frames")
         ax.legend(loc="upper right", fontsize="small")

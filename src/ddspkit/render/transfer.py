@@ -1,4 +1,8 @@
-"""Timbre transfer: any monophonic audio -> features -> auto-adjust -> a model -> audio."""
+"""Timbre transfer: any monophonic audio -> features -> auto-adjust -> a model -> audio.
+
+:func:`transfer` renders with an instrument; :func:`transfer_monophonic` with a loaded model,
+following the pitch tracker or, for polyphonic input, the lead line of a transcription.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ import torch
 
 from ddspkit.analysis.features import Features, extract_features
 from ddspkit.analysis.statistics import DatasetStatistics, detect_notes, octave_shift_into_range, quantile_map
-from ddspkit.audio import resample
+from ddspkit.audio import resample, to_mono
 from ddspkit.config import DB_RANGE, SAMPLE_RATE_HZ
 from ddspkit.dsp.core import hz_to_midi
+from ddspkit.io.model import Model
+from ddspkit.midi.transcription import lead_line_features, transcribe
 from ddspkit.model import Instrument
 
 MAX_MIDI = 110.0  # keep shifted pitches below where harmonics would all alias
@@ -125,3 +131,22 @@ def transfer(
     if peak > 0.99:  # never clip the written file
         output = output * (0.99 / peak)
     return TransferResult(output.astype(np.float32), sample_rate_hz, features, adjusted, adjustment)
+
+
+def transfer_monophonic(model: Model, audio: np.ndarray, sample_rate_hz: int, *,
+                        auto_adjust: bool = True, pitch_shift_semitones: float = 0.0,
+                        loudness_shift_db: float = 0.0, reverb: bool = True,
+                        lead_line: bool = False) -> TransferResult:
+    """Morph ``audio`` ([T], or [channels, T] / [T, channels], mixed to mono) into ``model``;
+    output at the same rate.
+
+    ``lead_line``: for polyphonic input, follow the top voice of a note transcription
+    instead of the pitch tracker (the recording's own dynamics are kept).
+    """
+    audio = to_mono(audio)
+    features = None
+    if lead_line:
+        features = lead_line_features(resample(audio, sample_rate_hz, SAMPLE_RATE_HZ),
+                                      transcribe(audio, sample_rate_hz))
+    return transfer(model.instrument, audio, sample_rate_hz, model.info.statistics, auto_adjust,
+                    pitch_shift_semitones, loudness_shift_db, reverb, features)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ddspkit.config import DB_RANGE, HOP_SAMPLES, SAMPLE_RATE_HZ
+from ddspkit.io.model import Model
 from ddspkit.midi import Expression, PartPerformance, PerformedVoice, event_order
 from ddspkit.midi.curves import CONTROL_LEAD_FRAMES
 from ddspkit.midi.performance import phrase_frame_times, to_model_samples
@@ -144,7 +145,7 @@ class EffectEngine(StreamEngine):
     kept in :attr:`features`, and the frames where it was run ahead in :attr:`hurried_frames`.
     """
 
-    def __init__(self, model, sample_rate_hz: int = 48000, *, reverb: bool = True,
+    def __init__(self, model: Model, sample_rate_hz: int = 48000, *, reverb: bool = True,
                  auto_adjust: bool = True, pitch_shift_semitones: float = 0.0,
                  loudness_shift_db: float = 0.0, tracker: TrackerSettings | None = None,
                  record_features: bool = False) -> None:
@@ -231,7 +232,7 @@ class SynthEngine(StreamEngine):
     hops; the mix is final up to that sample, so the output waits only for the resampler.
     """
 
-    def __init__(self, model, sample_rate_hz: int = 48000, *, max_voices: int = 8,
+    def __init__(self, model: Model, sample_rate_hz: int = 48000, *, max_voices: int = 8,
                  expression: Expression | None = None, reverb: bool = True,
                  channels: Iterable[int] | None = None) -> None:
         instrument, self.statistics = _instrument_and_statistics(model)
@@ -362,8 +363,8 @@ def _finite(audio: np.ndarray) -> np.ndarray:
     return audio if np.isfinite(audio).all() else np.zeros_like(audio)
 
 
-def _instrument_and_statistics(model):
-    """(Instrument in eval mode on the CPU, DatasetStatistics) of an api.Model or LoadedModel."""
+def _instrument_and_statistics(model: Model):
+    """(Instrument in eval mode on the CPU, DatasetStatistics) of a loaded model."""
     instrument = model.instrument.cpu().eval()
     return instrument, model.info.statistics
 

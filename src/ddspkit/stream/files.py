@@ -15,6 +15,7 @@ import numpy as np
 
 from ddspkit.audio import load_audio, resample, write_audio
 from ddspkit.errors import UserError
+from ddspkit.io.model import Model
 from ddspkit.midi import Expression
 from ddspkit.stream.engine import EffectEngine, SynthEngine
 
@@ -57,7 +58,7 @@ def midi_events(midi_path: str | Path, sample_rate_hz: int, part_selection: list
     return events, end_s, channels[: len(chosen)]
 
 
-def stream_audio_file(input_path: str | Path, model, *, block_samples: int = 480,
+def stream_audio_file(input_path: str | Path, model: Model, *, block_samples: int = 480,
                       sample_rate_hz: int = 48000, on_block: Callable[[int, int], None] | None = None,
                       **options) -> StreamResult:
     """Stream an audio file through an :class:`EffectEngine` (options go to it)."""
@@ -70,7 +71,7 @@ def stream_audio_file(input_path: str | Path, model, *, block_samples: int = 480
                 on_block)
 
 
-def stream_midi_file(midi_path: str | Path, model, *, block_samples: int = 480,
+def stream_midi_file(midi_path: str | Path, model: Model, *, block_samples: int = 480,
                      sample_rate_hz: int = 48000, part_selection: list[str] | None = None,
                      expression: Expression | None = None,
                      on_block: Callable[[int, int], None] | None = None, **options) -> StreamResult:
@@ -110,7 +111,7 @@ def _run(process, source: np.ndarray, n_out: int, engine, block_samples: int,
                         n_blocks, engine.underruns)
 
 
-def stream_file(input_path: str | Path, output_path: str | Path, model, **options) -> StreamResult:
+def stream_file(input_path: str | Path, output_path: str | Path, model: Model, **options) -> StreamResult:
     """``ddspkit stream``: MIDI files through the synth engine, anything else through the
     effect engine; the result written to ``output_path`` (atomically)."""
     input_path = Path(input_path)

@@ -8,15 +8,9 @@ from pathlib import Path
 import gradio as gr
 
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import ModelInfo
-from ddspkit.io.models import (
-    check_name,
-    delete_user_model,
-    list_models,
-    pitch_range,
-    rename_user_model,
-    trained_summary,
-)
+from ddspkit.io.model import ModelInfo
+from ddspkit.io.models import check_name, delete_user_model, list_models, rename_user_model
+from ddspkit.report.models import file_text, loudness_range, pitch_range, trained_summary
 from ddspkit.studio import models
 from ddspkit.studio.context import Studio
 from ddspkit.studio.jobs import Job
@@ -25,14 +19,13 @@ from ddspkit.studio.ui import JobResult, note, page_errors, status, stream_job
 COLUMNS = ["name", "source", "range played", "loudness range", "trained", "created", "file"]
 FORMATS = {"DDSP-VST plugin (.tflite)": "vst", "ONNX decoder step (.onnx)": "onnx",
            "TorchScript decoder step (.pt)": "torchscript"}
+INSTALL_LABEL = "install into the plugin's model folder"
 
 
 def row(info: ModelInfo) -> list[str]:
-    st, p = info.statistics, info.provenance
-    loudness = "?" if st is None else f"{st.mean_min_power_note:.0f} to {st.mean_max_power_note:.0f} dB"
-    return [info.name, info.source, pitch_range(info), loudness, trained_summary(info),
-            str(p.get("created", p.get("export_time", "")))[:19],
-            info.path.name if info.source == "bundled" else str(info.path)]
+    p = info.provenance
+    return [info.name, info.source, pitch_range(info), loudness_range(info), trained_summary(info),
+            str(p.get("created", p.get("export_time", "")))[:19], file_text(info)]
 
 
 def table() -> list[list[str]]:
@@ -102,38 +95,29 @@ def delete_model(studio: Studio, key: str | None, confirmed: bool) -> str:
 
 
 def export_model(job: Job, studio: Studio, key: str | None, format_label: str, install: bool) -> JobResult:
-    """Export the chosen model (validated) for download, or into the plugin's model folder."""
-    from ddspkit.io import steps as export
-    from ddspkit.io.ddsp_vst.plugin import export_vst, plugin_models_dir
-    from ddspkit.io.models import load_model
+    """Export the chosen model (validated) for download, or into the plugin's model folder
+    (then a copy is offered for download too)."""
+    from ddspkit.api import load_model
+    from ddspkit.audio import atomic_write
+    from ddspkit.io import export  # here: the exporters load on first use, not with the studio
 
+    labels = export.ExportLabels(format="export as", install=f"'{INSTALL_LABEL}'",
+                                 vst="the DDSP-VST plugin (.tflite)")
     fmt = FORMATS.get(format_label)
     if fmt is None:
         raise UserError(f"format '{format_label}': choose one of {', '.join(FORMATS)}")
-    if install and fmt != "vst":
-        raise UserError("only the DDSP-VST .tflite installs into the plugin's folder")
+    export.export_suffix(fmt, install, labels)  # a refusal comes before the model loads
     info = models.info_for(key)
     job.report(f"loading {info.name}", 0.1)
-    loaded = load_model(info.path, "cpu")
+    model = load_model(info.path, "cpu")
     folder = studio.workspace.job_folder("export")
     job.report(f"exporting {info.name} and checking the result", 0.3)
-    if fmt == "vst":
-        output = (plugin_models_dir() if install else folder) / f"{info.name}.tflite"
-        path, report = export_vst(loaded, output)
-        message = (f"{info.name}.tflite: DDSP-VST model, {path.stat().st_size / 1e6:.1f} MB, "
-                   f"{len(set(report.ops))} builtin op types; passes the plugin's checks")
-        if install:
-            download = folder / path.name
-            download.write_bytes(path.read_bytes())
-            path = download
-            message += (f"; installed into {output.parent}: press the plugin's refresh button and "
-                        "pick it from its model list")
-    else:
-        suffix = {"onnx": ".onnx", "torchscript": ".pt"}[fmt]
-        path, worst = export.export_step_model(loaded, folder / f"{info.name}{suffix}", fmt)
-        message = (f"{path.name}: {fmt} decoder step (f0_scaled, pw_scaled, state) -> (amplitude, "
-                   f"harmonics, noise, state); matches PyTorch within {worst:.1e}")
-    return JobResult(message, (gr.update(value=str(path), visible=True),))
+    result = export.export_model(model, fmt, folder / f"{info.name}{export.EXPORT_SUFFIXES[fmt]}",
+                                 install, labels=labels)
+    path = result.path
+    if result.installed:
+        path = atomic_write(folder / path.name, lambda tmp: tmp.write_bytes(result.path.read_bytes()))
+    return JobResult("; ".join(result.lines), (gr.update(value=str(path), visible=True),))
 
 
 def build(studio: Studio, tab: gr.Tab) -> gr.Dropdown:
@@ -163,7 +147,7 @@ def build(studio: Studio, tab: gr.Tab) -> gr.Dropdown:
             with gr.Group():
                 fmt = gr.Radio(list(FORMATS), value=next(iter(FORMATS)), label="export as",
                                elem_id="lib_format")
-                install = gr.Checkbox(False, label="install into the plugin's model folder",
+                install = gr.Checkbox(False, label=INSTALL_LABEL,
                                       info=f"{plugin_models_dir()} (the plugin's refresh button finds it)")
                 export_button = gr.Button("Export", variant="primary", elem_id="lib_export")
                 export_state = gr.HTML(status("info", "export the instrument picked on the left"),

@@ -15,7 +15,7 @@ import gradio as gr
 
 from ddspkit.api import Model, load_model
 from ddspkit.errors import UserError
-from ddspkit.io.modelfile import ModelInfo
+from ddspkit.io.model import ModelInfo
 from ddspkit.io.models import list_models
 
 DEFAULT_INSTRUMENT = "Cello"

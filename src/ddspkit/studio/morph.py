@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ddspkit.render.files import transfer_file
 from ddspkit.render.transfer import little_pitch
 from ddspkit.studio import models
 from ddspkit.studio.context import Studio
@@ -29,9 +30,9 @@ def morph(job: Job, studio: Studio, audio_path: str | None, key: str | None, mod
     output = folder / f"{safe_stem(source.stem)}-as-{safe_stem(model.name)}.wav"
     plot = folder / f"{output.stem}.png"
     job.report(f"morphing into {model.name} ({mode}), then drawing the figure", 0.3)
-    result = model.transfer_file(source, output, plot=plot, mode=mode, auto_adjust=auto_adjust,
-                                 pitch_shift_semitones=pitch_shift, loudness_shift_db=loudness_shift,
-                                 reverb=reverb)
+    result = transfer_file(model, source, output, plot=plot, mode=mode, auto_adjust=auto_adjust,
+                           pitch_shift_semitones=pitch_shift, loudness_shift_db=loudness_shift,
+                           reverb=reverb)
     job.check()  # Cancel pressed meanwhile: the result is not shown
     seconds = len(result.audio) / result.sample_rate_hz
     head = f"{source.name} -> {output.name}: {seconds:.1f} s at {result.sample_rate_hz} Hz, {model.name}"

@@ -94,7 +94,7 @@ def range_warnings(notes, info) -> list[str]:
     if info.statistics is None or not notes:
         return []
     from ddspkit.analysis.statistics import played_range_midi
-    from ddspkit.io.models import pitch_range
+    from ddspkit.report.models import pitch_range
 
     low, high = played_range_midi(info.statistics)
     below = sum(n.pitch < round(low) for n in notes)
@@ -110,7 +110,8 @@ def range_warnings(notes, info) -> list[str]:
 
 def _compare(model, source: Path, folder: Path, part_keys: list[str], max_voices: int,
              expression: Expression, reverb: bool) -> tuple:
-    from ddspkit.render.compare import compare, measure_rows
+    from ddspkit.render.compare import compare
+    from ddspkit.report.compare import measure_rows
 
     result = compare(model, source, folder / "compare", part_selection=part_keys,
                      max_voices=max_voices, expression=expression, reverb=reverb)

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 FEATURES_VERSION = "4"  # bump when feature extraction changes, to invalidate caches
 MIN_USABLE_MINUTES = 1.0
 RECOMMENDED_MINUTES = 10.0
-SILENCE_DB = -60.0  # frames below this are silence
+SILENT_FRAME_POWER_DB = -60.0  # frames below this are silence
 LONG_SILENCE_S = 2.0
 CLIP_LEVEL = 0.999
 
@@ -120,14 +120,14 @@ class FileDescription:
     """One prepared file at a glance: length in seconds, shares of frames, median pitch."""
 
     seconds: float
-    usable_share: float  # frames above SILENCE_DB
+    usable_share: float  # frames above SILENT_FRAME_POWER_DB
     voiced_share: float  # of the usable frames
     median_note: str | None  # note name of the median voiced pitch; None if nothing voiced
 
 
 def describe_file(prepared: PreparedFile) -> FileDescription:
     feats = prepared.features
-    active = feats.power_db > SILENCE_DB
+    active = feats.power_db > SILENT_FRAME_POWER_DB
     voiced = active & feats.voiced
     return FileDescription(
         seconds=len(prepared.audio) / SAMPLE_RATE_HZ,
@@ -158,10 +158,10 @@ def summarize(files: list[PreparedFile], skipped: list[str]) -> Summary:
     all_power = np.concatenate([f.features.power_db for f in files])
     all_conf = np.concatenate([f.features.f0_confidence for f in files])
     all_f0 = np.concatenate([f.features.f0_hz for f in files])
-    active = all_power > SILENCE_DB
+    active = all_power > SILENT_FRAME_POWER_DB
     summary.total_minutes = sum(len(f.audio) for f in files) / SAMPLE_RATE_HZ / 60
     summary.long_silence_minutes = sum(
-        _longest_runs_s(f.features.power_db <= SILENCE_DB, LONG_SILENCE_S) for f in files
+        _longest_runs_s(f.features.power_db <= SILENT_FRAME_POWER_DB, LONG_SILENCE_S) for f in files
     ) / 60
     summary.usable_minutes = active.sum() / FRAME_RATE_HZ / 60
     if active.any():
@@ -181,7 +181,7 @@ def summarize(files: list[PreparedFile], skipped: list[str]) -> Summary:
                  f"{100 * clipped[0].clipped_share:.2f} % of samples at full scale)")
     if summary.long_silence_minutes > 0.1 * max(summary.total_minutes, 1e-9):
         w.append(f"{summary.long_silence_minutes:.1f} minutes are long silences "
-                 f"(> {LONG_SILENCE_S:.0f} s below {SILENCE_DB:.0f} dB); they are not trained on")
+                 f"(> {LONG_SILENCE_S:.0f} s below {SILENT_FRAME_POWER_DB:.0f} dB); they are not trained on")
     if active.any() and (summary.voiced_share < 0.5 or summary.mean_confidence < 0.5):
         w.append(f"low pitch confidence (voiced on {100 * summary.voiced_share:.0f} % of sound): "
                  "the input may be polyphonic, noisy or unpitched; DDSP needs one clear voice")
@@ -298,10 +298,10 @@ def cut_examples(
         else:
             split = n
         for start in range(0, split - window + 1, hop):
-            if f.features.power_db[start : start + window].max() > SILENCE_DB:
+            if f.features.power_db[start : start + window].max() > SILENT_FRAME_POWER_DB:
                 train.append((index, start))
         for start in range(split, n - val_window + 1, val_window):
-            if f.features.power_db[start : start + val_window].max() > SILENCE_DB:
+            if f.features.power_db[start : start + val_window].max() > SILENT_FRAME_POWER_DB:
                 val.append((index, start))
     if len(val) > max_validation:  # evenly spread, to keep evaluation quick
         val = [val[i] for i in np.linspace(0, len(val) - 1, max_validation).astype(int)]
@@ -356,7 +356,7 @@ def held_out_phrase(files: list[PreparedFile]) -> Phrase | None:
     def voiced_frames(i: int) -> int:
         f = files[held_out.file_index[i]].features
         window = slice(held_out.start_frame[i], held_out.start_frame[i] + held_out.n_frames - 1)
-        return int((f.voiced[window] & (f.power_db[window] > SILENCE_DB)).sum())
+        return int((f.voiced[window] & (f.power_db[window] > SILENT_FRAME_POWER_DB)).sum())
 
     best = max(range(len(held_out)), key=voiced_frames)
     prepared = files[held_out.file_index[best]]

@@ -11,7 +11,7 @@ from ddspkit.errors import UserError
 from ddspkit.io.ddsp_vst.check import CheckReport, check_vst
 from ddspkit.io.ddsp_vst.graph import export_tflite_bytes
 from ddspkit.io.ddsp_vst.metadata import read_vst_metadata
-from ddspkit.io.modelfile import LoadedModel
+from ddspkit.io.model import Model
 
 
 def plugin_models_dir() -> Path:
@@ -36,14 +36,14 @@ def export_times_in(folder: Path, skip: Path | None = None) -> dict[str, str]:
     return times
 
 
-def export_vst(loaded: LoadedModel, output: Path) -> tuple[Path, CheckReport]:
+def export_vst(model: Model, output: Path) -> tuple[Path, CheckReport]:
     """Write ``output`` (.tflite) for the plugin, atomically, after validating it."""
-    if loaded.info.statistics is None:
-        raise UserError(f"{loaded.info.name}: the model has no dataset statistics to export")
-    data = export_tflite_bytes(loaded.instrument.decoder, loaded.info.statistics, loaded.info.name)
+    if model.info.statistics is None:
+        raise UserError(f"{model.info.name}: the model has no dataset statistics to export")
+    data = export_tflite_bytes(model.instrument.decoder, model.info.statistics, model.info.name)
     report = check_vst(data, output, export_times_in(output.parent, skip=output))
     if not report.ok:  # never write a file the plugin would reject or play as noise
-        raise UserError(f"{loaded.info.name}: the export fails the plugin's checks, nothing "
+        raise UserError(f"{model.info.name}: the export fails the plugin's checks, nothing "
                         f"written: {'; '.join(report.problems)}")
     atomic_write(output, lambda tmp: tmp.write_bytes(data))
     return output, report

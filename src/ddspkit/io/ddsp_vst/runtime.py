@@ -16,7 +16,7 @@ from ddspkit.io.ddsp_vst.check import check_vst
 from ddspkit.io.ddsp_vst.contract import INPUTS, OUTPUTS, VST_EXTRA_HINT
 from ddspkit.io.ddsp_vst.metadata import statistics_from_metadata
 from ddspkit.io.ddsp_vst.probe import interpreter_class
-from ddspkit.io.modelfile import LoadedModel, ModelInfo
+from ddspkit.io.model import Model, ModelInfo
 from ddspkit.model import Controls, Instrument
 
 
@@ -100,7 +100,7 @@ def read_vst_info(path: Path, run: bool = False) -> ModelInfo:
                      Path(path), "file")
 
 
-def load_vst_model(path: Path) -> LoadedModel:
+def load_vst_model(path: Path) -> Model:
     """A DDSP-VST ``.tflite`` as an instrument: its decoder runs in TFLite, ddspkit synthesizes.
 
     The plugin has no learned room, so neither has the instrument. Files without ddspkit's
@@ -113,6 +113,6 @@ def load_vst_model(path: Path) -> LoadedModel:
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
     instrument.reverb = NoReverb()
-    return LoadedModel(instrument, info)
+    return Model(instrument, info)
 
 
