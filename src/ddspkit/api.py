@@ -21,6 +21,7 @@ from ddspkit.io import model as io_model
 from ddspkit.io.ddsp_vst.check import CheckReport
 from ddspkit.io.models import list_models
 from ddspkit.io.models import load_model as _load_model
+from ddspkit.io.profiles import model_expression
 from ddspkit.midi.curves import Expression
 from ddspkit.midi.score import Note
 from ddspkit.midi.transcription import transcribe as _transcribe
@@ -96,7 +97,9 @@ class Model(io_model.Model):
     def render_midi(self, midi_path: str | Path, *, part_selection: list[str] | None = None,
                     max_voices: int = 8, expression: Expression | None = None, reverb: bool = True,
                     sample_rate_hz: int = 44100) -> RenderResult:
-        """Play a MIDI file (see :mod:`ddspkit.midi`); returns a RenderResult."""
+        """Play a MIDI file (see :mod:`ddspkit.midi`); returns a RenderResult. ``expression``
+        defaults to the model's learned one (:func:`ddspkit.io.profiles.model_expression`)."""
+        expression = model_expression(self.info) if expression is None else expression
         return render_midi_file(self.instrument, self.info.statistics, midi_path, part_selection,
                                 max_voices, expression, reverb, sample_rate_hz)
 

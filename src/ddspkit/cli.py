@@ -275,11 +275,12 @@ def models_cmd(context: typer.Context):
         return
     from ddspkit import paths
     from ddspkit.io.models import list_models
-    from ddspkit.report.models import file_text, pitch_range, trained_summary
+    from ddspkit.report.models import expression_text, file_text, pitch_range, trained_summary
 
-    table = terminal.table("name", "source", "range played", "trained", "file")
+    table = terminal.table("name", "source", "range played", "trained", "expression (MIDI)", "file")
     for info in list_models():
-        table.add_row(info.name, info.source, pitch_range(info), trained_summary(info), file_text(info))
+        table.add_row(info.name, info.source, pitch_range(info), trained_summary(info),
+                      expression_text(info), file_text(info))
     out.print(table)
     out.print(f"user models folder: {paths.models_dir()}")
 
@@ -305,22 +306,31 @@ def models_delete_cmd(name: str = typer.Argument(..., help="The name of one of y
         out.print(f"deleted {path}")
 
 
-def _expression(attack, decay, sustain, release, portamento, vibrato, vibrato_rate, vibrato_delay):
-    from ddspkit.midi import Expression
+def _expression(instrument, choice, attack, decay, sustain, release, portamento, vibrato, vibrato_rate,
+                vibrato_delay):
+    """The expression chosen by --expression, with the options given on the command line winning."""
+    from ddspkit.io.profiles import model_expression
 
-    return Expression(attack_s=attack, decay_s=decay, sustain_level=sustain, release_s=release,
-                      portamento_s=portamento, vibrato_depth_cents=vibrato,
-                      vibrato_rate_hz=vibrato_rate, vibrato_delay_s=vibrato_delay)
+    given = dict(attack_s=attack, decay_s=decay, sustain_level=sustain, release_s=release,
+                 portamento_s=portamento, vibrato_depth_cents=vibrato, vibrato_rate_hz=vibrato_rate,
+                 vibrato_delay_s=vibrato_delay)
+    return model_expression(instrument.info, choice, **{k: v for k, v in given.items() if v is not None})
 
 
+EXPRESSION_CHOICE = typer.Option(
+    "learned", "--expression", help="How notes are shaped: 'learned' (each note drawn from how the "
+    "player of the model's training recordings shapes notes: vibrato, attack, release, glides), "
+    "'plain' (every note alike, by the options below) or a profile's .json file. An option below "
+    "that you give wins over the profile.")
 EXPRESSION_OPTIONS = dict(
-    attack=typer.Option(0.04, help="Attack (s)."), decay=typer.Option(0.2, help="Decay (s)."),
-    sustain=typer.Option(0.8, help="Sustain level (0-1)."),
-    release=typer.Option(0.25, help="Release (s)."),
-    portamento=typer.Option(0.06, help="Glide between legato notes (s)."),
-    vibrato=typer.Option(0.0, help="Vibrato depth (cents; 0 = off)."),
-    vibrato_rate=typer.Option(5.5, help="Vibrato rate (Hz)."),
-    vibrato_delay=typer.Option(0.3, help="Vibrato onset after each note starts (s)."),
+    attack=typer.Option(None, help="Attack (s; plain: 0.04)."),
+    decay=typer.Option(None, help="Decay (s; plain: 0.2)."),
+    sustain=typer.Option(None, help="Sustain level (0-1; plain: 0.8)."),
+    release=typer.Option(None, help="Release (s; plain: 0.25)."),
+    portamento=typer.Option(None, help="Glide between legato notes (s; plain: 0.06)."),
+    vibrato=typer.Option(None, help="Vibrato depth (cents; plain: 0 = off)."),
+    vibrato_rate=typer.Option(None, help="Vibrato rate (Hz; plain: 5.5)."),
+    vibrato_delay=typer.Option(None, help="Vibrato onset after each note starts (s; plain: 0.3)."),
 )
 
 
@@ -336,6 +346,7 @@ def render_cmd(
     sample_rate: int = typer.Option(44100, help="Output sample rate (Hz)."),
     reverb: bool = REVERB_OPTION,
     list_parts: bool = typer.Option(False, "--list", help="List the file's parts and exit."),
+    expression: str = EXPRESSION_CHOICE,
     attack: float = EXPRESSION_OPTIONS["attack"], decay: float = EXPRESSION_OPTIONS["decay"],
     sustain: float = EXPRESSION_OPTIONS["sustain"], release: float = EXPRESSION_OPTIONS["release"],
     portamento: float = EXPRESSION_OPTIONS["portamento"],
@@ -362,7 +373,8 @@ def render_cmd(
     result = instrument.render_midi(
         midi, part_selection=part or None, max_voices=voices, reverb=reverb,
         sample_rate_hz=sample_rate, expression=_expression(
-            attack, decay, sustain, release, portamento, vibrato, vibrato_rate, vibrato_delay))
+            instrument, expression, attack, decay, sustain, release, portamento, vibrato, vibrato_rate,
+            vibrato_delay))
     write_audio(output, result.audio, result.sample_rate_hz)
     seconds = len(result.audio) / result.sample_rate_hz
     out.print(f"{midi.name} -> {output} ({seconds:.1f} s, {instrument.name}, {len(result.voices)} "
@@ -513,6 +525,7 @@ def stream_cmd(
     reverb: bool = REVERB_OPTION,
     voices: int = typer.Option(8, help="MIDI: voice limit per channel."),
     part: list[str] = typer.Option(None, help="MIDI: part (track) index or name; repeat for several."),
+    expression: str = EXPRESSION_CHOICE,
     attack: float = EXPRESSION_OPTIONS["attack"], decay: float = EXPRESSION_OPTIONS["decay"],
     sustain: float = EXPRESSION_OPTIONS["sustain"], release: float = EXPRESSION_OPTIONS["release"],
     portamento: float = EXPRESSION_OPTIONS["portamento"],
@@ -534,8 +547,8 @@ def stream_cmd(
     instrument = load_model(model, "cpu")
     if input.suffix.lower() in MIDI_SUFFIXES:
         options = dict(max_voices=voices, reverb=reverb, part_selection=part or None,
-                       expression=_expression(attack, decay, sustain, release, portamento, vibrato,
-                                              vibrato_rate, vibrato_delay))
+                       expression=_expression(instrument, expression, attack, decay, sustain, release,
+                                              portamento, vibrato, vibrato_rate, vibrato_delay))
         mode = "synth"
     else:
         options = _engine_options(pitch_shift, loudness_shift, auto, reverb)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ddspkit.analysis.profile import ExpressionProfile
 from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.config import ModelConfig
 from ddspkit.model import Instrument
@@ -25,6 +26,9 @@ class ModelInfo:
     provenance: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     source: str = "file"  # "user", "bundled" or "file"
+    # how the player of its training recordings shapes notes; None: not learned (old files,
+    # DDSP-VST imports), and "learned" expression plays the literature's
+    expression_profile: ExpressionProfile | None = None
 
 
 @dataclass(eq=False, repr=False)  # compared and hashed by identity, as the instrument is

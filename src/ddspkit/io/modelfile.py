@@ -18,6 +18,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ddspkit.analysis.profile import ExpressionProfile
 from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.audio import atomic_write
 from ddspkit.config import ModelConfig
@@ -46,6 +47,8 @@ def save_model(path: str | Path, instrument: Instrument, info: ModelInfo,
         "statistics": info.statistics.to_dict(),
         "provenance": info.provenance,
     }
+    if info.expression_profile is not None:
+        meta["expression_profile"] = info.expression_profile.to_dict()
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, "ddspkit": json.dumps(meta),
               "weights_sha256": weights_digest(tensors)}
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
@@ -85,6 +88,8 @@ def read_info(path: Path) -> ModelInfo:
             statistics=DatasetStatistics.from_dict(meta["statistics"]),
             provenance=meta.get("provenance", {}),
             path=path,
+            expression_profile=(ExpressionProfile.from_dict(meta["expression_profile"])
+                                if "expression_profile" in meta else None),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{path}: model metadata is invalid ({exc})") from None

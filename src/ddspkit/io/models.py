@@ -22,6 +22,7 @@ from ddspkit.errors import UserError
 from ddspkit.io.ddsp_vst.runtime import load_vst_model, read_vst_info
 from ddspkit.io.model import Model, ModelInfo
 from ddspkit.io.modelfile import MODEL_SUFFIX, load_safetensors, read_info, rewrite_name
+from ddspkit.io.profiles import read_profile
 
 VST_SUFFIX = ".tflite"  # DDSP-VST plugin models, run through a TFLite interpreter
 
@@ -79,7 +80,7 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     with the API's methods on the model."""
     path, source = resolve_model(name_or_path)
     loaded = _format(path).load(path)
-    loaded.info.source = source
+    _set_source(loaded.info, path, source)
     loaded.instrument.to(device).eval()
     return loaded
 
@@ -97,7 +98,7 @@ def list_models() -> list[ModelInfo]:
         info = _read_any(path)
         if info is None:
             continue
-        info.source = source
+        _set_source(info, path, source)
         infos.append(info)
     return infos
 
@@ -145,7 +146,7 @@ def bundled_model(name: str) -> ModelInfo | None:
         if source == "bundled" and path.stem.lower() == name.strip().lower():
             info = _read_any(path)
             if info is not None:
-                info.source = "bundled"
+                _set_source(info, path, "bundled")
                 return info
     return None
 
@@ -181,6 +182,17 @@ def check_new_model_name(name: str, replace: bool = False, label: str = "name",
                         f"({existing[0]}); choose another name, rename or delete that model, "
                         f"or use {how_to_replace} to replace it")
     return name
+
+
+def _set_source(info: ModelInfo, path: Path, source: str) -> None:
+    """Where the model came from; a bundled model's expression profile ships beside it
+    (``assets/profiles/<Name>.json``, learned by scripts/learn_profiles.py from its own
+    training data: a few KB that a rebuild of the profiles changes without rewriting the
+    weights' files)."""
+    info.source = source
+    profile_file = bundled_dir() / "profiles" / f"{path.stem}.json"
+    if source == "bundled" and info.expression_profile is None and profile_file.is_file():
+        info.expression_profile = read_profile(profile_file)
 
 
 def _read_any(path: Path) -> ModelInfo | None:

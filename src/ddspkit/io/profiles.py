@@ -36,6 +36,12 @@ def write_profile(path: str | Path, profile: ExpressionProfile) -> Path:
     return path
 
 
+def model_expression(info, choice: str = "learned", **explicit: float) -> Expression:
+    """:func:`choose_expression` for a model (its :class:`ddspkit.io.model.ModelInfo`'s
+    profile); "learned" is what every face plays MIDI with by default."""
+    return choose_expression(choice, info.expression_profile, **explicit)
+
+
 def choose_expression(choice: str, model_profile: ExpressionProfile | None,
                       **explicit: float) -> Expression:
     """The expression a render or a live synth plays with.

@@ -67,6 +67,12 @@ class Expression:
     profile: ExpressionProfile | None = None
     fixed: frozenset[str] = field(default_factory=frozenset)
 
+    def longest_release_s(self) -> float:
+        """The longest release a note may take (a profile's 95th percentile, as drawn)."""
+        if self.profile is None or "release_s" in self.fixed:
+            return self.release_s
+        return max(self.release_s, self.profile.release_s.quantiles[-1] / 0.8)
+
     def for_note(self, note: Note, seed: int) -> Expression:
         """The shape of one note: drawn from the profile with a generator seeded by the voice's
         ``seed``, the note's start (16 kHz sample) and pitch, so a render is reproducible and

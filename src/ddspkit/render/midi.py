@@ -84,7 +84,7 @@ def render_parts(instrument, statistics: DatasetStatistics | None, chosen: list[
     chosen = [p for p in chosen if p.notes]
     if not chosen:
         raise UserError("no notes to render")
-    end_s = max(n.end_s for p in chosen for n in p.notes) + expression.release_s + tail_s
+    end_s = max(n.end_s for p in chosen for n in p.notes) + expression.longest_release_s() + tail_s
     n_frames = int(np.ceil(end_s * FRAME_RATE_HZ)) + 1
     n_samples = n_frames * HOP_SAMPLES
     device = instrument.device

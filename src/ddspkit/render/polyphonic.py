@@ -7,6 +7,7 @@ import numpy as np
 from ddspkit.audio import to_mono
 from ddspkit.errors import UserError
 from ddspkit.io.model import Model
+from ddspkit.io.profiles import model_expression
 from ddspkit.midi.curves import Expression
 from ddspkit.midi.score import Note
 from ddspkit.midi.transcription import transcribe, transcription_part
@@ -31,6 +32,7 @@ def transfer_polyphonic(model: Model, audio: np.ndarray, sample_rate_hz: int, *,
     if not notes:
         raise UserError("no notes found in the audio (silent, or nothing with a pitch)")
     shifted = [Note(n.pitch + pitch_shift_semitones, n.start_s, n.end_s, n.velocity) for n in notes]
+    expression = model_expression(model.info) if expression is None else expression  # as the player
     result = render_parts(model.instrument, model.info.statistics, [transcription_part(shifted)],
                           max_voices, expression, reverb, sample_rate_hz)
     result.audio = np.pad(result.audio, (0, max(0, len(audio) - len(result.audio))))[:len(audio)]

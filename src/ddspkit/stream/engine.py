@@ -31,6 +31,7 @@ import torch
 
 from ddspkit.config import DB_RANGE, HOP_SAMPLES, SAMPLE_RATE_HZ
 from ddspkit.io.model import Model
+from ddspkit.io.profiles import model_expression
 from ddspkit.midi import Expression, PartPerformance, PerformedVoice, event_order
 from ddspkit.midi.curves import CONTROL_LEAD_FRAMES
 from ddspkit.midi.performance import phrase_frame_times, to_model_samples
@@ -237,7 +238,8 @@ class SynthEngine(StreamEngine):
                  channels: Iterable[int] | None = None) -> None:
         instrument, self.statistics = _instrument_and_statistics(model)
         self.sample_rate_hz = sample_rate_hz
-        self.expression = expression or Expression()
+        # the model's learned expression unless told otherwise, as render plays a file
+        self.expression = model_expression(model.info) if expression is None else expression
         self.max_voices = max_voices
         # A channel's place in this order is its part's index, which seeds its voices' noise:
         # a file streamed on channels 0, 1, ... sounds as render plays its parts 0, 1, ...

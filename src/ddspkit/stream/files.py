@@ -78,7 +78,7 @@ def stream_midi_file(midi_path: str | Path, model: Model, *, block_samples: int 
     """Stream a MIDI file's events through a :class:`SynthEngine` (options go to it)."""
     events, end_s, channels = midi_events(midi_path, sample_rate_hz, part_selection)
     engine = SynthEngine(model, sample_rate_hz, expression=expression, channels=channels, **options)
-    release_s = (expression or Expression()).release_s
+    release_s = engine.expression.longest_release_s()
     n_out = int(np.ceil((end_s + release_s + TAIL_S) * sample_rate_hz)) + engine.latency_samples
     cursor = 0
 

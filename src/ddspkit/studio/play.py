@@ -16,6 +16,7 @@ from ddspkit.studio.workspace import safe_stem
 
 OUTPUT_RATE_HZ = 44100
 DEFAULTS = Expression()
+SHAPING = ("learned from the recordings", "plain (the sliders)")
 
 
 def midi_parts(midi_path: str | Path):
@@ -51,7 +52,7 @@ def sampler_problem() -> str | None:
 
 
 def render(job: Job, studio: Studio, midi_path: str | None, part_keys: list[str], key: str | None,
-           expression: Expression, max_voices: int, reverb: bool, with_sampler: bool) -> JobResult:
+           expression: Expression | None, max_voices: int, reverb: bool, with_sampler: bool) -> JobResult:
     """Render the ticked parts; with ``with_sampler`` also FluidSynth's rendering and the
     comparison. Outputs: WAV (player, download), figure, FluidSynth WAV, comparison figure
     and table."""
@@ -132,7 +133,11 @@ def build(studio: Studio) -> gr.Dropdown:
             part_list = gr.CheckboxGroup(label="parts", elem_id="play_parts",
                                          info="the file's tracks and channels; drums start unticked")
             instrument = models.dropdown(elem_id="play_instrument")
-            with gr.Accordion("expression", open=False, elem_id="play_expression"):
+            shaping = gr.Radio(SHAPING, value=SHAPING[0], label="expression", elem_id="play_shaping",
+                               info="learned: each note's vibrato, attack, release and glides drawn "
+                                    "from how the player of the instrument's recordings plays; "
+                                    "plain: every note alike, by the sliders below")
+            with gr.Accordion("plain expression", open=False, elem_id="play_expression"):
                 with gr.Row():
                     attack = gr.Slider(0.0, 1.0, DEFAULTS.attack_s, step=0.01, label="attack (s)")
                     decay = gr.Slider(0.0, 2.0, DEFAULTS.decay_s, step=0.01, label="decay (s)")
@@ -182,17 +187,18 @@ def build(studio: Studio) -> gr.Dropdown:
 
     midi_in.change(on_midi, midi_in, [state, part_list], show_progress="hidden")
 
-    def on_render(midi_path, part_keys, key, a, d, s, r, depth, rate, delay, glide, n_voices,
+    def on_render(midi_path, part_keys, key, shape, a, d, s, r, depth, rate, delay, glide, n_voices,
                   reverb_on, with_sampler):
-        expression = Expression(attack_s=a, decay_s=d, sustain_level=s, release_s=r,
-                                portamento_s=glide, vibrato_depth_cents=depth,
-                                vibrato_rate_hz=rate, vibrato_delay_s=delay)
+        # None: the instrument's learned expression (what render plays by default)
+        expression = None if shape == SHAPING[0] else Expression(
+            attack_s=a, decay_s=d, sustain_level=s, release_s=r, portamento_s=glide,
+            vibrato_depth_cents=depth, vibrato_rate_hz=rate, vibrato_delay_s=delay)
         yield from stream_job(
             studio.runner, studio.workspace, "render",
             lambda job: render(job, studio, midi_path, part_keys, key, expression, int(n_voices),
                                reverb_on, with_sampler), 6, clear_on_start=True)
 
-    run.click(on_render, [midi_in, part_list, instrument, attack, decay, sustain, release, vibrato,
+    run.click(on_render, [midi_in, part_list, instrument, shaping, attack, decay, sustain, release, vibrato,
                           vibrato_rate, vibrato_delay, portamento, voices, reverb, sampler],
               [state, audio_out, file_out, plot, sampled, comparison, table],
               concurrency_id="jobs", concurrency_limit=4, show_progress="minimal")

@@ -55,21 +55,11 @@ class RunFolder:
         """The run folder of the instrument ``name``: ``<ddspkit home>/runs/<name>``."""
         return cls(paths.runs_dir() / name)
 
-    @property
-    def checkpoint(self) -> Path:
-        return self.path / CHECKPOINT_FILE
-
-    @property
-    def history_file(self) -> Path:
-        return self.path / HISTORY_FILE
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.path / TENSORBOARD_FOLDER
-
-    @property
-    def notebook(self) -> Path:
-        return self.path / NOTEBOOK_FOLDER
+    # What a run folder holds, by name: checkpoint, history_file, tensorboard, notebook.
+    checkpoint = property(lambda self: self.path / CHECKPOINT_FILE)
+    history_file = property(lambda self: self.path / HISTORY_FILE)
+    tensorboard = property(lambda self: self.path / TENSORBOARD_FOLDER)
+    notebook = property(lambda self: self.path / NOTEBOOK_FOLDER)
 
     @property
     def can_resume(self) -> bool:
