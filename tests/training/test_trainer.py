@@ -57,6 +57,10 @@ def test_train_then_transfer_keeps_pitch_level_and_length(sung_dataset, tmp_path
     assert (paths.runs_dir() / "Singer" / "tensorboard").is_dir()
     assert len(list((paths.runs_dir() / "Singer" / "tensorboard").iterdir())) >= 1
     assert model.name in [m.name for m in ddspkit.list_models()]
+    # the model file carries the expression of its recordings: the sung phrase's vibrato
+    profile = ddspkit.load_model("Singer", "cpu").info.expression_profile
+    assert profile is not None and profile.source.endswith("training recordings")
+    assert 4.5 < profile.vibrato_rate_hz.median < 7.5 or not profile.vibrato_rate_hz.learned
 
     # A phrase in another key and at 44.1 kHz: the output keeps its rate, length and melody.
     voice = sung_phrase(transpose=-4, seed=99, sample_rate_hz=44100)

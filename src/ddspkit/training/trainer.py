@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ddspkit._version import __version__
+from ddspkit.analysis.profile import profile_from_recordings
 from ddspkit.audio import remove_stale_temporaries
 from ddspkit.config import SAMPLE_RATE_HZ, ModelConfig
 from ddspkit.dsp.losses import multiscale_spectral_loss
@@ -511,7 +512,12 @@ class _Trainer:
         if self.meta["rollbacks"]:
             provenance["rollbacks"] = {"events": self.meta["rollbacks"],
                                        "learning_rate_scale": self.meta["lr_scale"]}
-        info = ModelInfo(self.name, self.instrument.config, self.data.statistics, provenance)
+        # How the player of these recordings shapes notes, for MIDI: seconds of CPU
+        self.observer.on_message("learning the player's expression from the recordings")
+        profile = profile_from_recordings([f.audio for f in self.data.files],
+                                          f"{len(self.data.files)} training recordings")
+        info = ModelInfo(self.name, self.instrument.config, self.data.statistics, provenance,
+                         expression_profile=profile)
         return save_model(self.model_path, self.instrument, info)
 
     def _close(self) -> None:
