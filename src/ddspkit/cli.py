@@ -278,6 +278,7 @@ def models_cmd(context: typer.Context):
     from ddspkit.report.models import expression_text, file_text, pitch_range, trained_summary
 
     table = terminal.table("name", "source", "range played", "trained", "expression (MIDI)", "file")
+    table.columns[0].no_wrap = True  # a name is read whole, brackets and all
     for info in list_models():
         table.add_row(info.name, info.source, pitch_range(info), trained_summary(info),
                       expression_text(info), file_text(info))

@@ -173,7 +173,12 @@ def test_play_renders_midi_on_its_notes_beside_fluidsynth(page, studio, tmp_path
     output, rate_hz = sf.read(download(page, "#play_file", tmp_path), dtype="float32")
     assert rate_hz == 44100
     last_end_s = max(end for _, _, end, _ in PHRASE)
-    expected_s = last_end_s + 0.25 + 1.0  # the release and the tail after the last note
+    # the longest release the instrument's learned expression may draw, and the tail after it
+    from ddspkit.io.models import load_model
+    from ddspkit.io.profiles import model_expression
+
+    release_s = model_expression(load_model("Cello").info).longest_release_s()
+    expected_s = last_end_s + release_s + 1.0
     assert abs(len(output) / rate_hz - expected_s) < 0.05
     played = features_16k(output, rate_hz)
     for pitch, start_s, end_s, _ in PHRASE:  # the middle of every note, on the note

@@ -45,9 +45,6 @@ def expression_text(info: ModelInfo) -> str:
     that it plays the literature's (a model without one)."""
     profile = info.expression_profile
     if profile is None:
-        return "the literature's (none learned)"
-    vibrato = (f"vibrato {profile.vibrato_rate_hz.median:.1f} Hz, {profile.vibrato_depth_cents.median:.0f} c "
-               f"on {100 * profile.vibrato_share:.0f} % of notes")
-    learned = len(profile.learned_aspects)
-    return (f"{vibrato}; attack {1000 * profile.attack_s.median:.0f} ms, release "
-            f"{1000 * profile.release_s.median:.0f} ms ({learned}/{len(profile.ASPECTS)} learned)")
+        return "the literature's"
+    return (f"vibrato {profile.vibrato_rate_hz.median:.1f} Hz {profile.vibrato_depth_cents.median:.0f} c, "
+            f"attack {1000 * profile.attack_s.median:.0f} ms")
