@@ -30,3 +30,12 @@ def test_learned_plain_or_a_file_and_explicit_options_win(tmp_path):
     assert choose_expression("learned", None).profile == ExpressionProfile()  # the literature's
     other = write_profile(tmp_path / "other.json", ExpressionProfile(vibrato_share=0.9))
     assert choose_expression(str(other), learned_from_data).profile.vibrato_share == 0.9
+
+
+def test_a_bundled_model_plays_its_own_learned_profile_by_name_or_by_path():
+    from ddspkit.io.models import bundled_dir, load_model
+
+    by_name = load_model("Violin").info.expression_profile
+    by_path = load_model(bundled_dir() / "Violin.safetensors").info.expression_profile
+    assert by_name is not None and by_name == by_path
+    assert "Violin" in by_name.source and by_name.learned_aspects

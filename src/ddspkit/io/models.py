@@ -191,7 +191,8 @@ def _set_source(info: ModelInfo, path: Path, source: str) -> None:
     weights' files)."""
     info.source = source
     profile_file = bundled_dir() / "profiles" / f"{path.stem}.json"
-    if source == "bundled" and info.expression_profile is None and profile_file.is_file():
+    bundled_file = path.resolve().parent == bundled_dir().resolve()  # by name or by its path
+    if bundled_file and info.expression_profile is None and profile_file.is_file():
         info.expression_profile = read_profile(profile_file)
 
 
