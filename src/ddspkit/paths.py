@@ -22,5 +22,15 @@ def runs_dir() -> Path:
     return home() / "runs"
 
 
+def run_dir(name: str) -> Path:
+    """The training run folder of the instrument ``name`` (see ddspkit.training.run)."""
+    return runs_dir() / name
+
+
+def recordings_dir() -> Path:
+    """Where the studio keeps the recordings of each instrument, one folder per name."""
+    return home() / "recordings"
+
+
 def cache_dir() -> Path:
     return home() / "cache" / "features"

@@ -220,7 +220,7 @@ def rename_user_model(old: str, new: str) -> list[Path]:
     files = _existing_user_model(old)
     new = check_new_model_name(new, label="new name", how_to_replace="another name")
     targets = [f.with_name(f"{new}{f.suffix}") for f in files]
-    for folder in (paths.runs_dir(), paths.home() / "recordings"):
+    for folder in (paths.runs_dir(), paths.recordings_dir()):
         source, target = folder / files[0].stem, folder / new
         if source.is_dir() and target.exists():
             raise UserError(f"{target} exists already: move it away first")
@@ -230,7 +230,7 @@ def rename_user_model(old: str, new: str) -> list[Path]:
             source.unlink()
         else:
             source.rename(target)
-    for folder in (paths.runs_dir(), paths.home() / "recordings"):
+    for folder in (paths.runs_dir(), paths.recordings_dir()):
         if (folder / files[0].stem).is_dir():
             (folder / files[0].stem).rename(folder / new)
     return targets

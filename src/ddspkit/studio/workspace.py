@@ -96,7 +96,7 @@ class Workspace:
 
 def recordings_dir(name: str) -> Path:
     """Where recordings uploaded to train ``name`` are kept (not a cache: resuming needs them)."""
-    return paths.home() / "recordings" / name
+    return paths.recordings_dir() / name
 
 
 def safe_stem(text: str) -> str:

@@ -53,7 +53,7 @@ class RunFolder:
     @classmethod
     def named(cls, name: str) -> RunFolder:
         """The run folder of the instrument ``name``: ``<ddspkit home>/runs/<name>``."""
-        return cls(paths.runs_dir() / name)
+        return cls(paths.run_dir(name))
 
     # What a run folder holds, by name: checkpoint, history_file, tensorboard, notebook.
     checkpoint = property(lambda self: self.path / CHECKPOINT_FILE)
