@@ -319,9 +319,9 @@ def _expression(instrument, choice, attack, decay, sustain, release, portamento,
 
 
 EXPRESSION_CHOICE = typer.Option(
-    "learned", "--expression", help="How notes are shaped: 'learned' (each note drawn from how the "
-    "player of the model's training recordings shapes notes: vibrato, attack, release, glides), "
-    "'plain' (every note alike, by the options below) or a profile's .json file. An option below "
+    "plain", "--expression", help="How notes are shaped: 'plain' (every note alike, by the options "
+    "below), 'learned' (each note drawn from how the player of the model's training recordings "
+    "shapes notes: vibrato, attack, release, glides) or a profile's .json file. An option below "
     "that you give wins over the profile.")
 EXPRESSION_OPTIONS = dict(
     attack=typer.Option(None, help="Attack (s; plain: 0.04)."),

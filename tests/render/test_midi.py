@@ -13,6 +13,7 @@ import pytest
 import ddspkit
 from conftest import cents
 from ddspkit.analysis.features import extract_features
+from ddspkit.audio import load_audio
 from ddspkit.midi import Note
 
 RATE = 16000
@@ -226,3 +227,28 @@ def test_render_cli_lists_parts_and_rejects_bad_midi(tmp_path):
     failed = subprocess.run([sys.executable, "-m", "ddspkit.cli", "render", str(bad), "-m", "Cello",
                              "-o", str(out)], capture_output=True, text=True, timeout=300)
     assert failed.returncode == 1 and "bad.mid" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_render_cli_plays_learned_expression_or_a_profile_file_and_names_a_bad_one(tmp_path):
+    """--expression learned draws each note from the model's profile (the plain default shapes
+    every note alike); a profile file that is not one is named in one line."""
+    path = write_midi(tmp_path / "long.mid", [("cello", 42, [(50, 0.0, 2.0, 90), (53, 2.5, 4.5, 90)])])
+    rendered = {}
+    for choice in ("plain", "learned"):
+        out = tmp_path / f"{choice}.wav"
+        done = subprocess.run([sys.executable, "-m", "ddspkit.cli", "render", str(path), "-m", "Cello",
+                               "--expression", choice, "-o", str(out), "--sample-rate", "16000",
+                               "--no-reverb"], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        rendered[choice] = load_audio(out)[0]
+    plain, learned = rendered["plain"], rendered["learned"]
+    n = min(len(plain), len(learned))
+    difference_db = 10 * np.log10(np.sum((learned[:n] - plain[:n]) ** 2) / np.sum(plain[:n] ** 2))
+    assert difference_db > -20  # another attack, release and vibrato: another performance
+    bad = tmp_path / "player.json"
+    bad.write_text("[1, 2, 3]")
+    failed = subprocess.run([sys.executable, "-m", "ddspkit.cli", "render", str(path), "-m", "Cello",
+                             "--expression", str(bad), "-o", str(tmp_path / "x.wav")],
+                            capture_output=True, text=True, timeout=300)
+    lines = [line for line in failed.stderr.splitlines() if line.strip()]
+    assert failed.returncode == 1 and len(lines) == 1 and "player.json" in lines[0], failed.stderr

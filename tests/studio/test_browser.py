@@ -173,12 +173,7 @@ def test_play_renders_midi_on_its_notes_beside_fluidsynth(page, studio, tmp_path
     output, rate_hz = sf.read(download(page, "#play_file", tmp_path), dtype="float32")
     assert rate_hz == 44100
     last_end_s = max(end for _, _, end, _ in PHRASE)
-    # the longest release the instrument's learned expression may draw, and the tail after it
-    from ddspkit.io.models import load_model
-    from ddspkit.io.profiles import model_expression
-
-    release_s = model_expression(load_model("Cello").info).longest_release_s()
-    expected_s = last_end_s + release_s + 1.0
+    expected_s = last_end_s + 0.25 + 1.0  # the (plain) release and the tail after the last note
     assert abs(len(output) / rate_hz - expected_s) < 0.05
     played = features_16k(output, rate_hz)
     for pitch, start_s, end_s, _ in PHRASE:  # the middle of every note, on the note
@@ -187,6 +182,17 @@ def test_play_renders_midi_on_its_notes_beside_fluidsynth(page, studio, tmp_path
         assert len(f0_hz) > 3
         target_hz = 440 * 2 ** ((pitch - 24 - 69) / 12)
         assert abs(np.median(cents(f0_hz, target_hz))) < 30, (pitch, np.median(f0_hz))
+
+    # played as the player of the Cello's recordings: their release times, drawn note by note
+    page.get_by_label("learned from the recordings").check()
+    kind, text = press(page, "#play_run", "#play_status")
+    assert kind == "ok", text
+    learned, _ = sf.read(download(page, "#play_file", tmp_path), dtype="float32")
+    from ddspkit.io.models import load_model
+    from ddspkit.io.profiles import model_expression
+
+    release_s = model_expression(load_model("Cello").info, "learned").longest_release_s()
+    assert abs(len(learned) / rate_hz - (last_end_s + release_s + 1.0)) < 0.05
     assert only_local(page.requests, studio.url) == []
 
 

@@ -95,6 +95,8 @@ class ExpressionProfile:
         """From :meth:`to_dict`'s form; a missing aspect takes the literature's prior.
 
         Raises ValueError on a malformed entry (the caller names the file)."""
+        if not isinstance(data, dict) or not any(name in data for name in cls.ASPECTS):
+            raise ValueError("expression profile: a JSON object of aspects is expected")
         known = {f.name for f in fields(cls)}
         kwargs: dict[str, Any] = {}
         for name in cls.ASPECTS:

@@ -16,6 +16,10 @@ from ddspkit.errors import UserError
 from ddspkit.midi.curves import Expression
 
 EXPRESSION_CHOICES = ("learned", "plain")
+# What MIDI plays with unless told: "plain" until a learned profile measures closer to the
+# recordings than plain does (benchmarks/expression.py: today its vibrato does, its
+# loudness contours do not yet).
+DEFAULT_EXPRESSION = "plain"
 
 
 def read_profile(path: str | Path) -> ExpressionProfile:
@@ -36,9 +40,9 @@ def write_profile(path: str | Path, profile: ExpressionProfile) -> Path:
     return path
 
 
-def model_expression(info, choice: str = "learned", **explicit: float) -> Expression:
+def model_expression(info, choice: str = DEFAULT_EXPRESSION, **explicit: float) -> Expression:
     """:func:`choose_expression` for a model (its :class:`ddspkit.io.model.ModelInfo`'s
-    profile); "learned" is what every face plays MIDI with by default."""
+    profile); every face plays MIDI with :data:`DEFAULT_EXPRESSION` unless told otherwise."""
     return choose_expression(choice, info.expression_profile, **explicit)
 
 

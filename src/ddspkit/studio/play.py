@@ -16,7 +16,7 @@ from ddspkit.studio.workspace import safe_stem
 
 OUTPUT_RATE_HZ = 44100
 DEFAULTS = Expression()
-SHAPING = ("learned from the recordings", "plain (the sliders)")
+SHAPING = ("plain (the sliders)", "learned from the recordings")
 
 
 def midi_parts(midi_path: str | Path):
@@ -52,7 +52,7 @@ def sampler_problem() -> str | None:
 
 
 def render(job: Job, studio: Studio, midi_path: str | None, part_keys: list[str], key: str | None,
-           expression: Expression | None, max_voices: int, reverb: bool, with_sampler: bool) -> JobResult:
+           expression: Expression | str, max_voices: int, reverb: bool, with_sampler: bool) -> JobResult:
     """Render the ticked parts; with ``with_sampler`` also FluidSynth's rendering and the
     comparison. Outputs: WAV (player, download), figure, FluidSynth WAV, comparison figure
     and table."""
@@ -69,6 +69,10 @@ def render(job: Job, studio: Studio, midi_path: str | None, part_keys: list[str]
     folder = studio.workspace.job_folder("play")
     output = folder / f"{safe_stem(source.stem)}-{safe_stem(model.name)}.wav"
     job.report(f"playing it with {model.name}", 0.15)
+    if isinstance(expression, str):  # "learned": the instrument's own profile
+        from ddspkit.io.profiles import model_expression
+
+        expression = model_expression(model.info, expression)
     result = model.render_midi(source, part_selection=part_keys, max_voices=max_voices,
                                expression=expression, reverb=reverb, sample_rate_hz=OUTPUT_RATE_HZ)
     from ddspkit.audio import write_audio
@@ -134,9 +138,9 @@ def build(studio: Studio) -> gr.Dropdown:
                                          info="the file's tracks and channels; drums start unticked")
             instrument = models.dropdown(elem_id="play_instrument")
             shaping = gr.Radio(SHAPING, value=SHAPING[0], label="expression", elem_id="play_shaping",
-                               info="learned: each note's vibrato, attack, release and glides drawn "
-                                    "from how the player of the instrument's recordings plays; "
-                                    "plain: every note alike, by the sliders below")
+                               info="plain: every note alike, by the sliders below; learned: each "
+                                    "note's vibrato, attack, release and glides drawn from how the "
+                                    "player of the instrument's recordings plays")
             with gr.Accordion("plain expression", open=False, elem_id="play_expression"):
                 with gr.Row():
                     attack = gr.Slider(0.0, 1.0, DEFAULTS.attack_s, step=0.01, label="attack (s)")
@@ -189,8 +193,7 @@ def build(studio: Studio) -> gr.Dropdown:
 
     def on_render(midi_path, part_keys, key, shape, a, d, s, r, depth, rate, delay, glide, n_voices,
                   reverb_on, with_sampler):
-        # None: the instrument's learned expression (what render plays by default)
-        expression = None if shape == SHAPING[0] else Expression(
+        expression = "learned" if shape == SHAPING[1] else Expression(
             attack_s=a, decay_s=d, sustain_level=s, release_s=r, portamento_s=glide,
             vibrato_depth_cents=depth, vibrato_rate_hz=rate, vibrato_delay_s=delay)
         yield from stream_job(
