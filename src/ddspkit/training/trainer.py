@@ -513,7 +513,6 @@ class _Trainer:
             provenance["rollbacks"] = {"events": self.meta["rollbacks"],
                                        "learning_rate_scale": self.meta["lr_scale"]}
         # How the player of these recordings shapes notes, for MIDI: seconds of CPU
-        self.observer.on_message("learning the player's expression from the recordings")
         profile = profile_from_recordings([f.audio for f in self.data.files],
                                           f"{len(self.data.files)} training recordings")
         info = ModelInfo(self.name, self.instrument.config, self.data.statistics, provenance,
