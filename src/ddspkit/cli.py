@@ -608,6 +608,8 @@ def live_cmd(
     auto: bool = AUTO_OPTION,
     reverb: bool = REVERB_OPTION,
     voices: int = typer.Option(8, help="MIDI: voice limit per channel."),
+    expression: str = typer.Option("plain", "--expression", help="MIDI: 'plain', 'learned' or a "
+                                   "profile's .json file (see 'ddspkit render --help')."),
     seconds: float = typer.Option(None, help="Stop after this long (default: Ctrl-C)."),
 ):
     """Play an instrument live: microphone -> speakers, or with --midi a MIDI keyboard.
@@ -637,7 +639,7 @@ def live_cmd(
     use_one_thread()
     try:
         engine = _live_engine(model, rate, midi, voices, _engine_options(pitch_shift, loudness_shift,
-                                                                         auto, reverb))
+                                                                         auto, reverb), expression)
     except BaseException:
         io.close()
         raise
@@ -694,13 +696,15 @@ def engine_name(model: str) -> str:
     return Path(model).stem if ("/" in model or "\\" in model) else model
 
 
-def _live_engine(model: str, rate: int, midi: bool, voices: int, options: dict):
+def _live_engine(model: str, rate: int, midi: bool, voices: int, options: dict, expression: str = "plain"):
     from ddspkit.api import load_model
+    from ddspkit.io.profiles import model_expression
     from ddspkit.stream import EffectEngine, SynthEngine
 
     loaded = load_model(model, "cpu")
     if midi:
-        return SynthEngine(loaded, rate, max_voices=voices, reverb=options["reverb"])
+        return SynthEngine(loaded, rate, max_voices=voices, reverb=options["reverb"],
+                           expression=model_expression(loaded.info, expression))
     return EffectEngine(loaded, rate, **options)
 
 
