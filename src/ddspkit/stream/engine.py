@@ -321,7 +321,9 @@ class SynthEngine(StreamEngine):
         """The frames due at model sample ``known``: one for each sounding voice, and for a
         voice starting a phrase its priming frames and its first heard one. Each voice's hop
         from ``known`` on goes into the mix."""
-        steps: list[list[tuple[int, float, float]]] = [[] for _ in range(CONTROL_LEAD_FRAMES + 2)]
+        steps: list[tuple[int, float, float]] = []  # the sounding voices' frames, stepped together
+        self._grow_mix(known + HOP_SAMPLES - self.known - 1)
+        start = known - self.known - 1
         for part, voice in voices:
             phrase = voice.phrases[-1]
             first = voice.next_frame
@@ -330,18 +332,19 @@ class SynthEngine(StreamEngine):
             if first < 1:  # a new phrase: its row begins again, primed at its first pitch
                 if voice.row < 0:
                     voice.row = self.voices.start(float(f0_hz[0]), voice.seed, 0)
-                self.voices.restart(voice.row, float(f0_hz[0]), voice.seed, phrase.start // HOP_SAMPLES,
-                                    silent_steps=1 - first)
-            # the last step of each voice gives its heard hop; align them so all end together
-            offset = len(steps) - len(sound)
-            for i in range(len(sound)):
-                steps[offset + i].append((voice.row, float(f0_hz[i]), float(power_db[i])))
+                # frames -lead .. -1 only prime the decoder, frame 0 sets the first ramp's start,
+                # frame 1 is heard from the note-on; frame 0's noise is frame index base + lead
+                self.voices.restart(voice.row, float(f0_hz[0]), voice.seed,
+                                    phrase.start // HOP_SAMPLES - first, silent_steps=1)
+                hop = self.voices.start_phrase(voice.row, f0_hz, power_db)
+                self._mix[start : start + HOP_SAMPLES] += hop.numpy()
+            else:
+                steps.append((voice.row, float(f0_hz[0]), float(power_db[0])))
             voice.next_frame = 2 if first < 1 else first + 1
-        self._grow_mix(known + HOP_SAMPLES - self.known - 1)
-        for rows in (step for step in steps if step):
-            audio, sounding = self.voices.step_rows(*(np.array(column) for column in zip(*rows, strict=True)))
+        if steps:
+            rows, f0s, powers = (np.array(column) for column in zip(*steps, strict=True))
+            audio, sounding = self.voices.step_rows(rows, f0s, powers)
             if sounding.any():
-                start = known - self.known - 1
                 self._mix[start : start + HOP_SAMPLES] += audio[torch.from_numpy(sounding)].sum(dim=0).numpy()
         self.frame_index += len(voices)
 

@@ -125,6 +125,25 @@ class VoiceBank:
         return self._advance(index, np.asarray(f0_hz, np.float32), np.asarray(power_db, np.float32))
 
     @torch.inference_mode()
+    def start_phrase(self, row: int, f0_hz: np.ndarray, power_db: np.ndarray) -> torch.Tensor:
+        """Row ``row`` (just :meth:`restart` ed, one silent step) plays a phrase's first frames
+        [n]: all but the last two only prime the decoder, the next sets where the first heard
+        ramp starts, the last is heard. The decoder runs over them in one call (a few GRU steps
+        in one call cost about one); returns the heard hop [hop]."""
+        f0 = np.asarray(f0_hz, np.float32)
+        power = np.clip(np.asarray(power_db, np.float32), -DB_RANGE, 0.0)
+        controls, self.state[row : row + 1] = self._decode(
+            scale_f0(torch.from_numpy(f0))[None], scale_power(torch.from_numpy(power))[None],
+            self.state[row : row + 1])
+        one = slice(row, row + 1)
+        audio = None
+        for i in (len(f0) - 2, len(f0) - 1):
+            frame = Controls(*(c[:, i : i + 1] for c in (controls.amplitude, controls.harmonic_distribution,
+                                                         controls.noise_magnitudes)))
+            audio, _ = self._advance(one, f0[i : i + 1], power[i : i + 1], frame)
+        return audio[0]
+
+    @torch.inference_mode()
     def hurry(self, row: int, f0_hz: float, power_db: float, n_steps: int) -> None:
         """Step row ``row``'s decoder ``n_steps`` times on one frame's features, without sound.
 
@@ -153,14 +172,17 @@ class VoiceBank:
                               for name in ("amplitude", "harmonic_distribution", "noise_magnitudes")))
         return controls, torch.cat([s for _, s in rows])
 
-    def _advance(self, rows: slice | torch.Tensor, f0_hz: np.ndarray, power_db: np.ndarray
-                 ) -> tuple[torch.Tensor, np.ndarray]:
+    def _advance(self, rows: slice | torch.Tensor, f0_hz: np.ndarray, power_db: np.ndarray,
+                 controls: Controls | None = None) -> tuple[torch.Tensor, np.ndarray]:
+        """One frame for ``rows``; ``controls`` ([n, 1, ...], the frame's decoded controls)
+        when the decoder has already run on it (:meth:`start_phrase`)."""
         index = np.arange(self.n_voices)[rows] if isinstance(rows, slice) else rows.numpy()
         f0 = torch.from_numpy(f0_hz)
-        power = torch.from_numpy(np.clip(power_db, -DB_RANGE, 0.0))
-        controls, state = self._decode(scale_f0(f0)[:, None], scale_power(power)[:, None],
-                                       self.state[rows])
-        self.state[rows] = state
+        if controls is None:
+            power = torch.from_numpy(np.clip(power_db, -DB_RANGE, 0.0))
+            controls, state = self._decode(scale_f0(f0)[:, None], scale_power(power)[:, None],
+                                           self.state[rows])
+            self.state[rows] = state
         prev = self.previous
         harmonic, phase = harmonic_synth(
             torch.stack([self.previous_f0_hz[rows], f0], dim=1),
