@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ddspkit.analysis.expression import measure_notes
@@ -107,7 +108,7 @@ def main() -> None:
         instrument = model.info.provenance.get("data", {}).get("recipe", {}).get("instrument", name.lower())
         pieces = sorted((args.data / instrument / "heldout").glob("*.mid"))
         if profile is None or not pieces:
-            table.add_row(name, "no profile or no held-out pieces", "", "", "", "", "")
+            table.add_row(escape(name), "no profile or no held-out pieces", "", "", "", "", "")
             continue
         rows = []
         for midi_path in pieces:
@@ -129,12 +130,12 @@ def main() -> None:
         dist_p, corr_p = np.mean([r[4] for r in rows], axis=0)
         passes = [abs(learned[0] - rec[0]) <= 1.0, abs(learned[1] - rec[1]) <= 0.35 * rec[1],
                   abs(learned[2] - rec[2]) <= 0.3 * rec[2], dist_l < dist_p, corr_l > corr_p]
-        table.add_row(name, f"{rec[0]:.2f} / {learned[0]:.2f} / {plain[0]:.2f}",
+        table.add_row(escape(name), f"{rec[0]:.2f} / {learned[0]:.2f} / {plain[0]:.2f}",
                       f"{rec[1]:.1f} / {learned[1]:.1f} / {plain[1]:.1f}",
                       f"{1000 * rec[2]:.0f} / {1000 * learned[2]:.0f} / {1000 * plain[2]:.0f}",
                       f"{dist_l:.3f} / {dist_p:.3f}", f"{corr_l:.3f} / {corr_p:.3f}",
                       " ".join("yes" if p else "no" for p in passes))
-        Console(width=200).print(f"{name}: {len(pieces)} pieces done")
+        Console(width=200, markup=False).print(f"{name}: {len(pieces)} pieces done")
     Console(width=200).print(table)
     Console(width=200).print("passes: vibrato rate (1 Hz), depth (35 %), attack (30 %), spectral distance, "
                              "loudness correlation")
