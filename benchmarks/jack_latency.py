@@ -117,14 +117,16 @@ def midi_events(notes) -> list[tuple[int, mido.Message]]:
     return sorted(events, key=lambda e: e[0])
 
 
-def through_jack(period: int, mode: str, notes, feed, model: str, slack_ms: float) -> dict:
+def through_jack(period: int, mode: str, notes, feed, model: str, slack_ms: float | None) -> dict:
+    """One run of `ddspkit live` (``slack_ms`` None: its default, measured at start)."""
     seconds = notes[-1][0] + notes[-1][1] + 1.0
     server = JackServer(period, realtime=REALTIME)
     events = midi_events(notes)
     harness = Harness(server, audio=feed, record_s=seconds,
                       midi=[(at, bytes(m.bytes())) for at, m in events])
-    args = ["-m", model, "--client-name", "Bench", "--no-connect", "--no-reverb",
-            "--slack-ms", str(slack_ms)] + (["--midi"] if mode == "synth" else [])
+    args = (["-m", model, "--client-name", "Bench", "--no-connect", "--no-reverb"]
+            + ([] if slack_ms is None else ["--slack-ms", str(slack_ms)])
+            + (["--midi"] if mode == "synth" else []))
     clock_path = Path(tempfile.mkdtemp()) / "clock.json"
     process = start_live(server, *args, env_extra={CLOCK_ENV: str(clock_path)})
     try:
@@ -142,10 +144,12 @@ def through_jack(period: int, mode: str, notes, feed, model: str, slack_ms: floa
         harness.close()
         server.stop()
     numbers = re.search(r"(\d+) dropouts.*?(\d+) server xruns", out)
+    slack = re.search(r"\+ ([\d.]+) ms slack", out)
     clock = json.loads(clock_path.read_text())
     # Feed sample 0 is the live engine's sample `lead`: its warm-up, then the cycles before play.
     lead = clock["warm_up_samples"] + (harness.start_frame - clock["first_frame_time"]) % (1 << 32)
     return dict(lead=lead, recorded=harness.recorded[0], reported=reported, stderr=err.strip(),
+                slack=round(float(slack.group(1)) * RATE / 1000 / period) * period if slack else -1,
                 dropouts=int(numbers.group(1)) if numbers else -1,
                 xruns=int(numbers.group(2)) if numbers else -1)
 
@@ -155,8 +159,9 @@ def main() -> None:
     parser.add_argument("--model", default="Cello")
     parser.add_argument("--notes", type=int, default=16)
     parser.add_argument("--periods", type=int, nargs="*", default=list(PERIODS))
-    parser.add_argument("--slack-ms", type=float, nargs="*", default=[4.0, 2.0],
-                        help="ddspkit live's --slack-ms values to measure (4: the default)")
+    parser.add_argument("--slack-ms", nargs="*", default=["auto", "2"],
+                        help="ddspkit live's --slack-ms values to measure ('auto': its default, "
+                        "what a frame costs on this machine, measured at start)")
     parser.add_argument("--realtime", action="store_true", help="run jackd with real-time "
                         "priority (as a musician's setup does; needs the rights: root or the "
                         "audio group)")
@@ -171,10 +176,11 @@ def main() -> None:
     rows = []
     for period in args.periods:
         for mode in ("effect", "synth"):
-            for slack_ms in args.slack_ms:
-                slack = slack_in_blocks(slack_ms, period, RATE)
+            for slack_option in args.slack_ms:
+                slack_ms = None if slack_option == "auto" else float(slack_option)
                 run = through_jack(period, mode, notes, feed if mode == "effect" else None,
                                    args.model, slack_ms)
+                slack = run["slack"] if slack_ms is None else slack_in_blocks(slack_ms, period, RATE)
                 engine = (EffectEngine(model, RATE, reverb=False) if mode == "effect"
                           else SynthEngine(model, RATE, reverb=False))
                 own = onsets_s(offline(engine, feed if mode == "effect" else None, midi_events(notes),
@@ -182,7 +188,7 @@ def main() -> None:
                 lags = onsets_s(run["recorded"], notes)
                 added_ms = 1000 * np.nanmedian(lags - own)
                 declared = engine.latency_samples + slack
-                rows.append((period, mode, slack_ms, 1000 * slack / RATE, 1000 * np.nanmedian(own),
+                rows.append((period, mode, slack_option, 1000 * slack / RATE, 1000 * np.nanmedian(own),
                              1000 * np.nanmedian(lags), added_ms, 1000 * period / RATE + 2,
                              run["dropouts"], run["xruns"], run["reported"] == (declared, declared),
                              int(np.isfinite(lags - own).sum())))
@@ -192,7 +198,7 @@ def main() -> None:
                   "added", "limit", "dropouts", "xruns", "port latency = declared", "notes",
                   title=f"onset lag through a dummy JACK server, 48 kHz, {args.model}, no reverb")
     for period, mode, slack_ms, slack, own_ms, jack_ms, added, limit, drops, xruns, same, n in rows:
-        table.add_row(str(period), mode, f"{slack_ms:g}", f"{slack:.2f} ms", f"{own_ms:.1f} ms",
+        table.add_row(str(period), mode, slack_ms, f"{slack:.2f} ms", f"{own_ms:.1f} ms",
                       f"{jack_ms:.1f} ms", f"{added:.2f} ms", f"{limit:.2f} ms", str(drops), str(xruns),
                       "yes" if same else "NO", f"{n}/{len(notes)}")
     Console(highlight=False, width=200).print(table)

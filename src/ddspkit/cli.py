@@ -600,9 +600,10 @@ def live_cmd(
                               "uses the server's period."),
     rate: int = typer.Option(None, "--rate", help="PortAudio: sample rate in Hz (default: the "
                              "device's). JACK uses the server's rate."),
-    slack_ms: float = typer.Option(4.0, help="Time the worker has to compute a frame, added to "
-                                   "the latency and rounded up to whole blocks (raise it if the "
-                                   "report shows dropouts)."),
+    slack_ms: float = typer.Option(None, help="Time the worker has to compute a frame, added "
+                                   "to the latency and rounded up to whole blocks. Default: "
+                                   "measured at start, what a frame costs on this machine plus a "
+                                   "margin (raise it if the report shows dropouts)."),
     pitch_shift: float = PITCH_SHIFT_OPTION,
     loudness_shift: float = LOUDNESS_SHIFT_OPTION,
     auto: bool = AUTO_OPTION,
@@ -643,15 +644,15 @@ def live_cmd(
     except BaseException:
         io.close()
         raise
-    slack = live.slack_in_blocks(slack_ms, block, rate)
+    slack, slack_source = _live_slack(engine, midi, block, rate, slack_ms)
     total_ms = 1000 * (engine.latency_samples + slack) / rate
     source = "MIDI" if midi else "audio in"
     if midi and getattr(io, "midi", None) is not None:
         source = f"MIDI from {io.midi.name}"
     out.print(f"playing {engine_name(model)} live ({io.describe()}, {source}, {rate} Hz, blocks "
               f"of {block}): latency {engine.latency_ms:.1f} ms engine + {1000 * slack / rate:.1f} "
-              f"ms slack = {total_ms:.1f} ms, plus the sound card's buffers. Ctrl-C stops.",
-              soft_wrap=True)
+              f"ms slack ({slack_source}) = {total_ms:.1f} ms, plus the sound card's buffers. "
+              "Ctrl-C stops.", soft_wrap=True)
     # libjack and PortAudio write their own lines on file descriptor 2 (a server that went
     # away, xruns): the run's own messages say what happened, in one line.
     with live.quiet_c_stderr():
@@ -694,6 +695,19 @@ def _open_backend(name: str, *, midi: bool, client_name: str, rate: int | None, 
 
 def engine_name(model: str) -> str:
     return Path(model).stem if ("/" in model or "\\" in model) else model
+
+
+def _live_slack(engine, midi: bool, block: int, rate: int, slack_ms: float | None) -> tuple[int, str]:
+    """(slack in samples, where it came from): ``--slack-ms``, or measured on this machine."""
+    from ddspkit.stream import live
+
+    if slack_ms is not None:
+        if not 0 <= slack_ms <= 1000:
+            raise UserError(f"--slack-ms {slack_ms:g}: choose between 0 and 1000 ms")
+        return live.slack_in_blocks(slack_ms, block, rate), "--slack-ms"
+    frame_ms = live.frame_cost_ms(engine, midi, block)
+    return (live.slack_in_blocks(live.auto_slack_ms(frame_ms), block, rate),
+            f"a frame takes {frame_ms:.1f} ms here")
 
 
 def _live_engine(model: str, rate: int, midi: bool, voices: int, options: dict, expression: str = "plain"):

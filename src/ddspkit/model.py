@@ -19,6 +19,7 @@ from ddspkit.dsp.effects import FilteredNoiseReverb
 from ddspkit.dsp.synths import filtered_noise, frame_noise, harmonic_synth
 
 PREROLL_FRAMES = 25  # 0.5 s of silence primes the GRU before a performance
+NOISE_BIAS = -5.0  # added to the noise bands' raw outputs (DDSP's FilteredNoise initial_bias)
 
 
 @dataclass
@@ -60,6 +61,14 @@ class Decoder(nn.Module):
         self.gru = nn.GRU(2 * hidden, gru, batch_first=True)
         self.out_stack = FcStack(2 * hidden + gru, hidden)
         self.out_dense = nn.Linear(hidden, config.n_outputs)
+        # Constants of the output stage, made once (a streamed frame calls forward 50 times a
+        # second, where building them each time cost as much as the network): the noise bands'
+        # -5 bias and the harmonic numbers. Not persistent: a model file holds weights only.
+        offset = torch.zeros(config.n_outputs)
+        offset[1 + config.n_harmonics :] = NOISE_BIAS
+        self.register_buffer("_output_offset", offset, persistent=False)
+        self.register_buffer("_harmonic_numbers", torch.arange(1, config.n_harmonics + 1,
+                                                               dtype=torch.float32), persistent=False)
 
     def raw_outputs(
         self, f0_scaled: torch.Tensor, pw_scaled: torch.Tensor, state: torch.Tensor | None = None
@@ -78,13 +87,16 @@ class Decoder(nn.Module):
         """Controls for [B, F] scaled inputs; returns (controls, new GRU state [B, gru_units])."""
         raw, new_state = self.raw_outputs(f0_scaled, pw_scaled, state)
         cfg = self.config
-        amplitude = exp_sigmoid(raw[..., :1])
-        distribution = exp_sigmoid(raw[..., 1 : 1 + cfg.n_harmonics])
-        noise = exp_sigmoid(raw[..., 1 + cfg.n_harmonics :] - 5.0)
+        # One nonlinearity over all outputs (amplitude, harmonics, noise bands shifted down by
+        # NOISE_BIAS): the same values as three calls, in one pass.
+        positive = exp_sigmoid(raw + self._output_offset.to(raw.dtype))
+        amplitude = positive[..., :1]
+        distribution = positive[..., 1 : 1 + cfg.n_harmonics]
+        noise = positive[..., 1 + cfg.n_harmonics :]
         # Zero harmonics at or above Nyquist (8 kHz), f0 decoded from the model input as the
         # plugin does, then normalise the rest to sum to 1.
         f0_hz = unscale_f0(f0_scaled).unsqueeze(-1)
-        k = torch.arange(1, cfg.n_harmonics + 1, device=raw.device, dtype=raw.dtype)
+        k = self._harmonic_numbers.to(raw.dtype)
         distribution = distribution * (f0_hz * k < cfg.sample_rate_hz / 2)
         total = distribution.sum(dim=-1, keepdim=True)
         distribution = distribution / torch.where(total > 0, total, torch.full_like(total, 1e-7))

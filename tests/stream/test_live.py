@@ -26,7 +26,9 @@ from ddspkit.stream.live import (
     MidiInput,
     PortAudioBackend,
     RingBuffer,
+    auto_slack_ms,
     choose_device,
+    frame_cost_ms,
     run_live,
     slack_in_blocks,
     warm_up,
@@ -269,3 +271,44 @@ def test_slack_is_whole_blocks_covering_the_wanted_time():
     assert slack_in_blocks(4.0, 128, RATE) == 256  # 5.33 ms: 2.67 would not cover 4
     assert slack_in_blocks(4.0, 64, RATE) == 192 and slack_in_blocks(4.0, 256, RATE) == 256
     assert slack_in_blocks(0.0, 480, RATE) == 480  # at least one block
+
+
+class FrameEngine:
+    """A stand-in engine whose frames (one every 20 ms) cost ``frame_s`` of compute."""
+
+    def __init__(self, frame_s: float):
+        self.sample_rate_hz, self.latency_samples, self.frame_s = RATE, 0, frame_s
+        self.frame_index, self.samples = 0, 0
+
+    def process(self, block, events=()):
+        n = int(block) if np.isscalar(block) else len(block)
+        self.samples += n
+        while self.frame_index < self.samples // 960:
+            self.frame_index += 1
+            time.sleep(self.frame_s)
+        return np.zeros(n, np.float32)
+
+
+@pytest.mark.parametrize("synth", [False, True])
+def test_default_slack_covers_what_a_frame_costs_on_this_machine(synth):
+    """`ddspkit live` measures a frame's cost on a copy of the engine (the engine itself is
+    not moved on), and the slack covers it: a machine twice as slow gets a longer slack."""
+    engine = FrameEngine(0.006)
+    cost_ms = frame_cost_ms(engine, synth, 128)
+    assert engine.samples == 0 and engine.frame_index == 0
+    assert 6.0 <= cost_ms < 12.0  # a sleep lasts at least its time
+    slack = slack_in_blocks(auto_slack_ms(cost_ms), 128, RATE)
+    assert slack * 1000 / RATE >= 1.25 * 6.0 and slack % 128 == 0
+    slower = slack_in_blocks(auto_slack_ms(frame_cost_ms(FrameEngine(0.012), synth, 128)), 128, RATE)
+    assert slower > slack
+
+
+def test_frame_cost_of_the_real_engines_includes_note_starts():
+    """The synth's probe plays note-ons (a phrase's first frames, the dearest) and its frames are
+    measured; the probe leaves the engine where it was."""
+    model = ddspkit.load_model("Cello", "cpu")
+    synth = SynthEngine(model, RATE, reverb=False)
+    assert frame_cost_ms(synth, True, 256) > 0.0
+    assert synth.samples_in == 0 and synth.frame_index == 0 and not synth.parts
+    effect = EffectEngine(model, RATE, reverb=False)
+    assert frame_cost_ms(effect, False, 256) > 0.0 and effect.frame_index == 0

@@ -20,7 +20,7 @@ from ddspkit.analysis.features import extract_features
 from ddspkit.audio import resample
 from ddspkit.render.signals import sung_phrase
 from ddspkit.stream import EffectEngine, SynthEngine
-from ddspkit.stream.live import slack_in_blocks
+from ddspkit.stream.live import auto_slack_ms, slack_in_blocks
 from jack_support import (
     RATE,
     Harness,
@@ -33,7 +33,6 @@ from jack_support import (
 )
 
 PERIOD = 128
-SLACK_MS = 4.0  # the default
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +47,18 @@ def cello():
     return ddspkit.load_model("Cello", "cpu")
 
 
-def declared_latency(engine) -> int:
-    return engine.latency_samples + slack_in_blocks(SLACK_MS, PERIOD, RATE)
+def declared_latency(engine, stdout: str) -> int:
+    """The engine's latency plus the slack that `ddspkit live` chose by default, measuring a
+    frame's cost on this machine, as its first line says (rounded to 0.1 ms there; the slack
+    is whole periods)."""
+    found = re.search(r"\+ ([\d.]+) ms slack \(a frame takes ([\d.]+) ms here\)", stdout)
+    assert found, f"no measured slack in: {stdout}"
+    slack_ms, frame_ms = float(found.group(1)), float(found.group(2))
+    slack = round(slack_ms * RATE / 1000 / PERIOD) * PERIOD
+    # the slack covers the measured frame with the margin, in as few periods as do (the
+    # printed frame time is rounded to 0.1 ms)
+    assert slack in {slack_in_blocks(auto_slack_ms(frame_ms + d), PERIOD, RATE) for d in (-0.05, 0.05)}
+    return engine.latency_samples + slack
 
 
 def report(stdout: str) -> dict:
@@ -106,17 +115,18 @@ def test_effect_plays_30_s_through_jack_on_pitch_on_time_and_latency_never_creep
         connect(client, "TestCello:out_R", "recorder:rec_R")
         harness.play()
         harness.wait_until(2 * RATE, 30)
-        declared = declared_latency(EffectEngine(cello, RATE))
-        # What a DAW reads on the ports: the output is `declared` later than the input's source;
-        # the input reaches the recorder `declared` later.
-        assert port_latencies(jack_server, "TestCello:out_L")["capture"] == (declared, declared)
-        assert port_latencies(jack_server, "TestCello:in")["playback"] == (declared, declared)
+        on_ports = (port_latencies(jack_server, "TestCello:out_L")["capture"],
+                    port_latencies(jack_server, "TestCello:in")["playback"])
         harness.wait_until(31 * RATE - PERIOD, 60)
         out, err = finish(process)
     finally:
         process.kill()
         harness.close()
     assert process.returncode == 0 and err.strip() == "", err
+    declared = declared_latency(EffectEngine(cello, RATE), out)
+    # What a DAW reads on the ports: the output is `declared` later than the input's source;
+    # the input reaches the recorder `declared` later.
+    assert on_ports == ((declared, declared), (declared, declared))
     numbers = report(out)
     assert numbers["dropouts"] >= 2 and numbers["gap_ms"] >= 200  # the stalls were heard...
     assert numbers["latency_ms"] == numbers["declared_ms"]  # ...and the latency came back
@@ -197,8 +207,7 @@ def test_synth_plays_30_s_of_jack_midi_on_pitch_and_ctrl_c_prints_the_report(jac
         connect(client, "TestSynth:out_R", "recorder:rec_R")
         harness.play()
         harness.wait_until(2 * RATE, 30)
-        declared = declared_latency(SynthEngine(cello, RATE, reverb=False))
-        assert port_latencies(jack_server, "TestSynth:out_L")["capture"] == (declared, declared)
+        on_port = port_latencies(jack_server, "TestSynth:out_L")["capture"]
         harness.wait_until(30 * RATE + RATE // 2, 60)
         process.send_signal(signal.SIGINT)  # Ctrl-C
         started = time.monotonic()
@@ -208,6 +217,8 @@ def test_synth_plays_30_s_of_jack_midi_on_pitch_and_ctrl_c_prints_the_report(jac
         process.kill()
         harness.close()
     assert process.returncode == 0 and err.strip() == "", err
+    declared = declared_latency(SynthEngine(cello, RATE, reverb=False), out)
+    assert on_port == (declared, declared)
     numbers = report(out)
     # (JACK skips a late client's cycles, as xruns: they are not blocks, and move nothing)
     assert numbers["blocks"] > 25 * RATE / PERIOD and numbers["latency_ms"] == numbers["declared_ms"]

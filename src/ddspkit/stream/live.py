@@ -50,6 +50,9 @@ FADE_SAMPLES = 48  # 1 ms at 48 kHz: the fade out into a dropout and back in aft
 MAX_CHUNK = 8192  # the worker's largest engine call after it fell behind
 WARM_UP_S = 0.3
 SWITCH_INTERVAL_S = 0.0002  # see run_live
+PROBE_S = 1.5  # how long frame_cost_ms plays notes
+SLACK_MARGIN = 1.25  # a frame's cost varies: the slack covers a quarter more than the 90th percentile
+WAKE_UP_MS = 0.5  # the worker's wake-up after the audio callback, on a loaded machine
 
 
 class AudioServerStopped(UserError):
@@ -328,6 +331,46 @@ def _events_in_block(pending, block_start: int, n: int):
         else:
             later.append((sample, message))
     return now_events, later
+
+
+def frame_cost_ms(engine, synth: bool, block_samples: int, seconds: float = PROBE_S) -> float:
+    """What a frame of ``engine`` costs on this machine, in ms: the 90th percentile of the
+    engine calls that computed one, while a copy of the engine (its state untouched) plays
+    notes at this block size (a 220 Hz tone starting and stopping, or MIDI note-ons and
+    offs, so that note starts, the dearest frames, are in). The worker must finish such a
+    burst within the slack, or the block it is in comes late."""
+    import copy
+
+    import mido
+
+    probe = copy.deepcopy(engine)
+    rate = engine.sample_rate_hz
+    period = rate // 4  # a note starts every 250 ms
+    times_ms = []
+    for i in range(int(seconds * rate) // block_samples):
+        start = i * block_samples
+        phase = start % (2 * period)
+        note = 48 + (start // (2 * period)) % 12
+        events = []
+        if synth and phase < block_samples:
+            events = [(0, mido.Message("note_on", note=note, velocity=100))]
+        elif synth and period <= phase < period + block_samples:
+            events = [(0, mido.Message("note_off", note=note, velocity=0))]
+        t = np.arange(start, start + block_samples) / rate
+        tone = (0.3 * np.sin(2 * np.pi * 220.0 * t) * ((np.arange(start, start + block_samples)
+                                                        % (2 * period)) < period)).astype(np.float32)
+        frames_before = probe.frame_index
+        began = time.perf_counter()
+        probe.process(block_samples, events) if synth else probe.process(tone)
+        if probe.frame_index > frames_before and start >= rate // 4:  # past its first frames
+            times_ms.append(1000 * (time.perf_counter() - began))
+    return float(np.quantile(times_ms, 0.9)) if times_ms else 0.0
+
+
+def auto_slack_ms(frame_ms: float) -> float:
+    """The slack that lets the worker finish a frame's burst of ``frame_ms`` in time, with
+    room for the scheduler to wake it (:data:`SLACK_MARGIN`, :data:`WAKE_UP_MS`)."""
+    return SLACK_MARGIN * frame_ms + WAKE_UP_MS
 
 
 def slack_in_blocks(slack_ms: float, block_samples: int, rate_hz: int) -> int:
