@@ -392,13 +392,19 @@ def compare_cmd(
     voices: int = typer.Option(8, help="Voice limit per part."),
     part: list[str] = typer.Option(None, help="Part (track/channel) index or name; repeat for "
                                    "several (default: all but drums)."),
+    expression: str = typer.Option(
+        "plain", "--expression", help="How the model shapes notes: 'plain', 'learned' (drawn from "
+        "its expression profile) or a profile's .json file."),
 ):
-    """Render a MIDI file with a model and with a sample-based synth; figure and measures.
+    """Render a MIDI file with a model and with a sample-based synth; figures and measures.
 
     A monophonic line is measured by its pitch track (f0 L1); where notes sound together,
     each rendering is transcribed and scored against the MIDI (note precision, recall, F1).
+    The model's expression profile is shown beside the expression measured in each rendering
+    of a line (vibrato, attack, release), in a table and a figure.
     """
     from ddspkit.api import load_model
+    from ddspkit.io.profiles import model_expression
     from ddspkit.render.compare import compare
     from ddspkit.render.soundfont import find_fluidsynth, find_soundfont
 
@@ -406,19 +412,22 @@ def compare_cmd(
     font = find_soundfont(soundfont)
     if not midi.is_file():
         raise UserError(f"{midi}: no such file")
-    result = compare(load_model(model), midi, output_dir, font, part_selection=part or None,
-                     max_voices=voices)
+    instrument = load_model(model)
+    result = compare(instrument, midi, output_dir, font, part_selection=part or None,
+                     max_voices=voices, expression=model_expression(instrument.info, expression))
     out.print(comparison_table(result))
+    out.print(comparison_table(result, expression=True))
     for label, path in (("model", result.model_path), ("sample-based", result.sampler_path),
-                        ("figure", result.figure_path)):
+                        ("figure", result.figure_path), ("expression", result.expression_figure_path)):
         out.print(f"  {label:13s}{path}")
 
 
-def comparison_table(result) -> Table:
-    """compare's measures: f0 for a monophonic line, notes against the MIDI for polyphony."""
-    from ddspkit.report.compare import measure_rows
+def comparison_table(result, expression: bool = False) -> Table:
+    """compare's measures: f0 for a monophonic line, notes against the MIDI for polyphony; or
+    with ``expression``, the profile beside each rendering's measured expression."""
+    from ddspkit.report.compare import expression_rows, measure_rows
 
-    headers, rows = measure_rows(result)
+    headers, rows = (expression_rows if expression else measure_rows)(result)
     table = terminal.table(*headers)
     for row in rows:
         table.add_row(*row)
@@ -432,15 +441,17 @@ def evaluate_cmd(
     heldout: Path = typer.Argument(..., help="Folder of held-out recordings of the instrument."),
     compare: list[str] = typer.Option(None, help="Other models to score on the same audio."),
 ):
-    """Resynthesis quality on held-out audio, against a plain harmonic baseline."""
+    """Resynthesis quality on held-out audio, against a plain harmonic baseline; and each
+    model's expression profile beside the held-out recordings' measured expression."""
     from ddspkit.api import load_model
-    from ddspkit.render.evaluate import evaluate_models
-    from ddspkit.report.evaluate import scores_table
+    from ddspkit.render.evaluate import evaluate_models, heldout_expression
+    from ddspkit.report.evaluate import expression_table, scores_table
 
     if not heldout.is_dir():
         raise UserError(f"{heldout}: no such folder")
     results, baseline = evaluate_models(heldout, [load_model(m, "cpu") for m in [model, *(compare or [])]])
     out.print(scores_table(results, baseline, heldout))
+    out.print(expression_table(results, heldout_expression(heldout), heldout))
 
 
 @app.command("export")

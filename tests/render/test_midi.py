@@ -153,6 +153,38 @@ def test_compare_writes_both_renderings_figure_and_scores(cello, tmp_path):
     assert result.f0_l1_semitones < 0.3  # same notes
 
 
+def test_compare_shows_the_profile_beside_each_rendering_s_expression(cello, tmp_path):
+    """Three long notes after rests: each shows its vibrato, attack and release. The model plays
+    them drawn from its profile; FluidR3's cello samples carry a vibrato of their own."""
+    from ddspkit.analysis.measure import measure_expression
+
+    notes = [(48, 0.0, 1.6, 90), (55, 2.0, 3.6, 90), (52, 4.0, 5.6, 90)]
+    path = write_midi(tmp_path / "long notes.mid", [("cello", 42, notes)])
+    result = subprocess.run([sys.executable, "-m", "ddspkit.cli", "compare", str(path), "-m", "Cello",
+                             "-o", str(tmp_path), "--expression", "learned"], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    figure = tmp_path / "long notes-expression.png"
+    assert f"  expression   {figure}" in result.stdout.splitlines()
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
+    rows = {cells[0]: cells[1:] for cells in ([c.strip() for c in line.split("│")[1:-1]]
+                                              for line in result.stdout.splitlines()
+                                              if line.count("│") == 5)}
+    profile = cello.info.expression_profile
+    assert rows["vibrato rate"][0] == (f"{profile.vibrato_rate_hz.median:.2f} Hz "
+                                       f"(learned, {profile.vibrato_rate_hz.n_notes} notes)")
+    # the sampled rendering's vibrato, as measured on the file compare wrote, on the MIDI's notes
+    sampled, _, _ = ddspkit.audio.load_audio(tmp_path / "long notes-soundfont.wav")
+    score = [Note(p, s, e, v) for p, s, e, v in notes]
+    sampled_hz = measure_expression(sampled, score).median("vibrato_rate_hz")
+    assert 4.0 < sampled_hz < 7.0
+    assert rows["vibrato rate"][2].startswith(f"{sampled_hz:.2f} Hz (")
+    assert rows["attack (10-90 %, after a rest)"][2].endswith("(3 notes)")
+    # the model played its profile: its vibrato is the profile's, within 1 Hz (issue 19)
+    model_hz = float(rows["vibrato rate"][1].split(" Hz")[0])
+    assert abs(model_hz - profile.vibrato_rate_hz.median) < 1.0
+
+
 @pytest.mark.slow
 def test_compare_scores_a_chorale_by_its_notes(cello, tmp_path):
     from test_transcription import chorale_notes

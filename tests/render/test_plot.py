@@ -53,6 +53,21 @@ def test_the_rendering_and_comparison_figures_draw_any_signal(kind, tmp_path):
     assert (tmp_path / "mono.png").read_bytes()[:8] == PNG == (tmp_path / "poly.png").read_bytes()[:8]
 
 
+@pytest.mark.parametrize("kind", list(SIGNALS))
+def test_the_expression_figure_draws_any_signal(kind, tmp_path):
+    from ddspkit.analysis.measure import measure_expression
+    from ddspkit.io.models import bundled_model
+    from ddspkit.midi import Note
+    from ddspkit.render.plot import plot_expression
+
+    measured = measure_expression(SIGNALS[kind], [Note(60, 0.2, 1.5, 90)])
+    for profile in (None, bundled_model("Cello").expression_profile):  # the literature's, learned
+        path = plot_expression(profile, {"Cello $1": measured, "_sampled": measured},
+                               tmp_path / "expression.png", title=kind)
+        assert path.read_bytes()[:8] == PNG
+    assert plot_expression(None, {}, tmp_path / "alone.png").read_bytes()[:8] == PNG  # polyphony
+
+
 def test_the_loss_figure_draws_without_any_step(tmp_path):
     from ddspkit.render.plot import loss_figure, png_bytes
 

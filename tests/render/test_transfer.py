@@ -123,6 +123,13 @@ def test_evaluate_cli_scores_model_against_baseline(tmp_path):
     model = next(v for k, v in rows.items() if k.startswith("Cello"))
     baseline = next(v for k, v in rows.items() if k.startswith("harmonic baseline"))
     assert float(model) < 0.75 * float(baseline)
+    # the Cello's expression profile beside the held-out recording's, measured note by note
+    rate = next([cell.strip() for cell in line.split("│")[1:-1]] for line in result.stdout.splitlines()
+                if line.startswith("│ vibrato rate "))
+    profile = ddspkit.load_model("Cello").info.expression_profile.vibrato_rate_hz
+    assert rate[1] == f"{profile.median:.2f} Hz (learned, {profile.n_notes} notes)"
+    measured_hz, notes = rate[2].split(" Hz (")
+    assert 4.0 < float(measured_hz) < 7.0 and int(notes.split()[0]) >= 2  # FluidR3's cello vibrato
 
 
 @pytest.mark.parametrize(("name", "line", "expected"), [

@@ -169,6 +169,10 @@ def test_play_renders_midi_on_its_notes_beside_fluidsynth(page, studio, tmp_path
     assert "/gradio_api/file=" in page.locator("#play_plot img").first.get_attribute("src")
     assert player(page, "#play_sampled").endswith("phrase-soundfont.wav")
     assert "f0 L1" in page.inner_text("#play_table")
+    # the Cello's expression profile beside what each rendering played, in a table and a figure
+    expression = page.inner_text("#play_expression_table")
+    assert "Cello's profile" in expression and "vibrato rate" in expression, expression
+    assert "/gradio_api/file=" in page.locator("#play_expression_plot img").first.get_attribute("src")
 
     output, rate_hz = sf.read(download(page, "#play_file", tmp_path), dtype="float32")
     assert rate_hz == 44100
@@ -242,6 +246,8 @@ def test_instruments_lists_models_and_exports_one_for_the_plugin(page, tmp_path)
     for name in ("Cello", "Violin", "Flute", "Trumpet"):
         assert name in listing
     assert "data/cello/train" in page.inner_text("#lib_details")  # the provenance
+    profile = page.inner_text("#lib_profile")  # how it plays MIDI with 'learned' expression
+    assert "vibrato rate" in profile and "learned" in profile and "the literature's" not in profile, profile
     kind, text = press(page, "#lib_export", "#lib_export_status")  # in the export section
     assert kind == "ok" and "passes the plugin's checks" in text, text
     exported = download(page, "#lib_file", tmp_path)

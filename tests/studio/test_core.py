@@ -83,3 +83,22 @@ def test_too_little_audio_names_the_files_skipped_and_why(tmp_path):
     message = str(refused.value)
     assert "in 1 readable file(s)" in message and "; skipped 2 file(s): " in message, message
     assert "sub/broken.wav (cannot read audio" in message and "empty.flac (" in message, message
+
+
+def test_the_instruments_tab_shows_a_bundled_model_s_learned_expression_profile():
+    from ddspkit.report.expression import profile_rows
+    from ddspkit.studio.instruments import expression_profile
+
+    headers, rows, label = expression_profile("bundled:Cello.safetensors")
+    assert headers == ["aspect", "median", "learned or prior", "notes"]
+    profile = ddspkit.load_model("Cello").info.expression_profile
+    assert label == f"expression profile ({profile.source})"
+    by_aspect = {row[0]: row[1:] for row in rows}
+    assert by_aspect["vibrato rate"] == [f"{profile.vibrato_rate_hz.median:.2f} Hz", "learned",
+                                         str(profile.vibrato_rate_hz.n_notes)]
+    assert by_aspect["attack (10-90 %, after a rest)"] == [
+        f"{1000 * profile.attack_s.median:.0f} ms", "learned", str(profile.attack_s.n_notes)]
+    assert sum(learned == "learned" for _, learned, _ in by_aspect.values()) == len(profile.learned_aspects)
+    # a model without a profile plays the literature's: every aspect says it is the prior
+    assert {row[2] for row in profile_rows(None)[1][:-1]} == {"prior (the literature's)"}
+    assert expression_profile(None)[1] == []  # nothing chosen: an empty table, no error

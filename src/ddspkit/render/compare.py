@@ -8,6 +8,11 @@ F1 of notes whose onsets fall within 50 ms), the sample-based rendering giving t
 point for what the transcription can find. Each rendering's median onset lag (a bowed attack
 is heard tens of milliseconds after its note-on) is measured, reported and removed before the
 onsets are matched. Spectral distance and loudness L1 apply to both kinds.
+
+Expression: the profile the model plays with (its own where it played plain: what
+``--expression learned`` would draw from) beside the expression measured note by note in
+each rendering of a monophonic line (vibrato rate, depth and onset, attack and release;
+:mod:`ddspkit.analysis.measure`, on the MIDI's notes), in a table and a figure of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ddspkit.analysis.features import extract_features
+from ddspkit.analysis.measure import MeasuredExpression, measure_expression
+from ddspkit.analysis.profile import ExpressionProfile
 from ddspkit.audio import write_audio
 from ddspkit.config import SAMPLE_RATE_HZ
 from ddspkit.io.model import Model
@@ -34,6 +41,11 @@ class Comparison:
 
     ``f0_*`` are set for monophonic music and ``notes`` (per rendering: "model" and
     "sample-based", each against the MIDI) for polyphonic music; the other stays None.
+    ``profile`` is the profile the model played with, else its own (None: it has none and
+    plays the literature's); ``expression`` the expression measured in each rendering
+    ("model", "sample-based"), None for polyphonic music; ``played`` how the model's
+    notes were shaped: "plain", "learned" (drawn from its own profile) or "another profile"
+    (a profile's file: then ``profile`` is that one).
     """
 
     model_path: Path
@@ -46,6 +58,11 @@ class Comparison:
     f0_l1_semitones: float | None = None
     f0_outlier_share: float | None = None
     notes: dict[str, NoteScores] | None = None
+    expression_figure_path: Path | None = None
+    profile: ExpressionProfile | None = None
+    expression: dict[str, MeasuredExpression] | None = None
+    played: str = "plain"
+    model_name: str = "model"
 
 
 def is_polyphonic(notes: list[Note]) -> bool:
@@ -61,7 +78,8 @@ def is_polyphonic(notes: list[Note]) -> bool:
 
 def compare(model: Model, midi_path: Path, output_dir: Path, soundfont: Path | None = None,
             part_selection: list[str] | None = None, **render_options) -> Comparison:
-    """Render ``midi_path`` both ways, level-match (RMS), write WAVs, a figure and measures."""
+    """Render ``midi_path`` both ways, level-match (RMS), write WAVs, two figures (the
+    renderings; the expression beside the profile) and measures."""
     from ddspkit.midi import parts, read_midi, select_parts
     from ddspkit.render.midi import render_parts
     from ddspkit.render.soundfont import render_midi
@@ -77,9 +95,25 @@ def compare(model: Model, midi_path: Path, output_dir: Path, soundfont: Path | N
     sampler_path = write_audio(output_dir / f"{stem}-soundfont.wav", sampled_16k, SAMPLE_RATE_HZ)
     figure_path = output_dir / f"{stem}-comparison.png"
     sampled_features, our_features = extract_features(sampled_16k), extract_features(ours)
+    expression = render_options.get("expression")
+    played_profile = getattr(expression, "profile", None)
+    profile = played_profile or model.info.expression_profile
+    polyphonic = is_polyphonic(score_notes)
+    measured = None if polyphonic else {"model": measure_expression(ours, score_notes),
+                                        "sample-based": measure_expression(sampled_16k, score_notes)}
+    own = model.info.expression_profile
+    # learned: drawn from its own profile (or the literature's, which a model without one plays)
+    played = ("plain" if played_profile is None else "learned"
+              if played_profile is own or (own is None and played_profile.source == "literature")
+              else "another profile")
+    which = ("the profile it played with" if played == "another profile" else
+             "its profile" if own is not None else "the literature's profile (it has none)")
+    expression_figure_path = _expression_figure(profile, measured, model.name, played, which,
+                                                output_dir / f"{stem}-expression.png")
     common = dict(model_path=model_path, sampler_path=sampler_path, figure_path=figure_path,
-                  level_gain_db=20 * np.log10(gain))
-    if is_polyphonic(score_notes):
+                  level_gain_db=20 * np.log10(gain), expression_figure_path=expression_figure_path,
+                  profile=profile, expression=measured, played=played, model_name=model.name)
+    if polyphonic:
         from ddspkit.midi.transcription import transcribe
 
         transcriptions = {model.name: transcribe(ours, SAMPLE_RATE_HZ),
@@ -111,6 +145,20 @@ def _level_match(ours: np.ndarray, sampled: np.ndarray) -> tuple[np.ndarray, np.
     if peak > 0.99:
         sampled, ours = sampled * 0.99 / peak, ours * 0.99 / peak
     return ours, sampled, gain
+
+
+def _expression_figure(profile: ExpressionProfile | None,
+                       measured: dict[str, MeasuredExpression] | None, name: str, played: str,
+                       which: str, path: Path) -> Path:
+    """The profile (``which`` says whose) beside each rendering's measured expression
+    (polyphony: the profile alone)."""
+    from ddspkit.render.plot import plot_expression
+
+    labels = {"model": f"{name}\n({played})", "sample-based": "FluidSynth"}
+    shown = {labels[key]: m for key, m in (measured or {}).items()}
+    note = "" if measured is not None else "; notes sound together: the renderings are not measured"
+    return plot_expression(profile, shown, path, title=f"{name}: {which} beside each rendering{note}",
+                           colors=COLORS)
 
 
 def _monophonic_figure(ours, sampled, name: str, features, path: Path) -> None:

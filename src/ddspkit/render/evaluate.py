@@ -1,4 +1,5 @@
-"""Resynthesis quality on held-out audio, against a plain harmonic baseline.
+"""Resynthesis quality on held-out audio, against a plain harmonic baseline; and the
+held-out recordings' expression, to set beside each model's expression profile.
 
 For each held-out file, the model resynthesises the audio from its own f0 and power. The
 baseline is a plain harmonic synth (1/k harmonic spectrum, no noise, no reverb) driven by the
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from ddspkit.analysis.features import Features, extract_features
+from ddspkit.analysis.measure import MeasuredExpression, measure_expression, merge
 from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES, SAMPLE_RATE_HZ
 from ddspkit.dsp.core import hz_to_midi
 from ddspkit.dsp.losses import multiscale_spectral_loss
@@ -202,6 +204,14 @@ def evaluate_models(heldout: str | Path, models: list[Model]) -> tuple[list[Mode
         dry, _ = evaluate(model.instrument, heldout, reverb=False)
         results.append(ModelScores(model.info, scores, dry))
     return results, baseline
+
+
+def heldout_expression(heldout: str | Path) -> MeasuredExpression:
+    """The expression of every audio file under ``heldout``, note by note (notes found from
+    the pitch and power, as a profile is learned from the training recordings), gathered:
+    what ``evaluate`` shows beside each model's profile."""
+    data = prepare(heldout, min_usable_minutes=0.0)
+    return merge([measure_expression(f.audio) for f in data.files])
 
 
 # --------------------------------------------------------------------------- against a score

@@ -263,3 +263,61 @@ def label_curve_axes(ax_f0, ax_power) -> None:
                    va="center", color="0.4")
     ax_f0.legend(loc="upper right", fontsize="small")
     ax_power.legend(loc="upper right", fontsize="small")
+
+
+def plot_expression(profile, measured: dict, path: str | Path, title: str = "",
+                    colors: tuple[str, ...] = ("tab:orange", "tab:blue", "tab:green")) -> Path:
+    """An expression profile beside the expression measured in renderings or recordings.
+
+    One panel per shown aspect (:data:`ddspkit.analysis.measure.SHOWN_ASPECTS`): the profile's
+    distribution as a box (its 25-75 % quantiles, the median, whiskers at 5 and 95 %; grey
+    where learned, white where the literature's prior), then each measurement's per-note
+    values as dots with their median as a bar; a last panel, the share of long notes with a
+    vibrato. ``profile``: an :class:`ddspkit.analysis.profile.ExpressionProfile` (None: the
+    literature's); ``measured``: label -> :class:`ddspkit.analysis.measure.MeasuredExpression`.
+    """
+    import textwrap
+
+    from ddspkit.analysis.measure import DISPLAY, SHOWN_ASPECTS
+    from ddspkit.analysis.profile import ExpressionProfile
+
+    profile = profile or ExpressionProfile()
+    names = ["\n".join(textwrap.fill(line, 14) for line in literal(label).splitlines())
+             for label in measured]
+    fig, axes = pyplot().subplots(1, len(SHOWN_ASPECTS) + 1, figsize=(14, 3.8), constrained_layout=True)
+    jitter = np.random.default_rng(0)  # the dots spread sideways the same way every time
+    for ax, aspect in zip(axes, SHOWN_ASPECTS, strict=False):
+        name, unit, factor, _ = DISPLAY[aspect]
+        distribution = getattr(profile, aspect)
+        q05, q25, q50, q75, q95 = (factor * q for q in distribution.quantiles)
+        ax.bxp([{"whislo": q05, "q1": q25, "med": q50, "q3": q75, "whishi": q95, "fliers": []}],
+               positions=[0], widths=0.5, showfliers=False, patch_artist=True,
+               boxprops={"facecolor": "0.85" if distribution.learned else "white"},
+               medianprops={"color": "black"})
+        for i, m in enumerate(measured.values(), start=1):
+            values = factor * m.values[aspect]
+            color = colors[(i - 1) % len(colors)]
+            if len(values):
+                ax.scatter(i + jitter.uniform(-0.15, 0.15, len(values)), values, s=14, color=color,
+                           alpha=0.7, zorder=3)
+                ax.plot([i - 0.25, i + 0.25], [np.median(values)] * 2, color=color, lw=2.5, zorder=4)
+            else:
+                ax.text(i, q50, "none", ha="center", va="center", color="0.4", fontsize="small")
+        ax.set_title(f"{name} ({unit})", fontsize="medium")
+        profile_label = "profile\n(learned)" if distribution.learned else "profile\n(prior)"
+        ax.set_xticks(range(len(names) + 1), [profile_label, *names], fontsize="small")
+        ax.set_xlim(-0.6, len(names) + 0.6)
+    ax = axes[-1]
+    shares = [100 * profile.vibrato_share, *(100 * m.vibrato_share if m.n_long else 0.0
+                                            for m in measured.values())]
+    ax.bar(range(len(shares)), shares,
+           color=["0.7", *(colors[i % len(colors)] for i in range(len(measured)))])
+    for i, m in enumerate(measured.values(), start=1):
+        if not m.n_long:
+            ax.text(i, 5, "no long\nnote", ha="center", va="bottom", color="0.4", fontsize="small")
+    ax.set_ylim(0, 100)
+    ax.set_title("long notes with vibrato (%)", fontsize="medium")
+    ax.set_xticks(range(len(shares)), ["profile", *names], fontsize="small")
+    fig.suptitle(f"{literal(title)}  (boxes: the profile, 5/25/50/75/95 %; dots: each note measured, "
+                 "bar: their median)", fontsize="medium")
+    return save_figure(fig, path)

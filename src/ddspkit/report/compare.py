@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ddspkit.render.compare import Comparison
+from ddspkit.report.expression import aspect_rows
 
 
 def measure_rows(result: Comparison) -> tuple[list[str], list[list[str]]]:
@@ -27,4 +28,23 @@ def measure_rows(result: Comparison) -> tuple[list[str], list[list[str]]]:
             ["multi-scale spectral distance to sample-based", f"{result.spectral_distance:.3f}", ""],
             ["loudness L1 to sample-based", f"{result.loudness_l1_db:.2f} dB", ""],
             ["level match applied to the sample-based file", f"{result.level_gain_db:+.1f} dB", ""]]
+    return headers, rows
+
+
+def expression_rows(result: Comparison) -> tuple[list[str], list[list[str]]]:
+    """compare's expression as (headers, rows) of text: the profile (medians, learned or the
+    literature's prior) beside each rendering's measured expression (medians over the notes
+    that show it); for polyphony, the profile alone."""
+    model_name = result.model_name
+    label = (f"{model_name}'s profile" if result.played != "another profile" else
+             "the profile played")
+    if result.profile is None or (result.played == "learned" and result.profile.source == "literature"):
+        label = f"the literature's ({model_name} has no profile)"
+    measured = {}
+    if result.expression is not None:
+        measured = {f"{model_name} ({result.played})": result.expression["model"],
+                    "sample-based (FluidSynth)": result.expression["sample-based"]}
+    headers, rows = aspect_rows({label: result.profile}, measured)
+    if result.expression is None:
+        headers[0] = "expression (notes sound together: renderings not measured)"
     return headers, rows

@@ -1,5 +1,5 @@
-"""The Instruments tab: every model with its provenance and range; import, export, rename
-and delete (your own models only: the bundled ones stay as they are)."""
+"""The Instruments tab: every model with its provenance, range and expression profile; import,
+export, rename and delete (your own models only: the bundled ones stay as they are)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import gradio as gr
 from ddspkit.errors import UserError
 from ddspkit.io.model import ModelInfo
 from ddspkit.io.models import check_name, delete_user_model, list_models, rename_user_model
+from ddspkit.report.expression import profile_rows
 from ddspkit.report.models import file_text, loudness_range, pitch_range, trained_summary
 from ddspkit.studio import models
 from ddspkit.studio.context import Studio
@@ -39,6 +40,25 @@ def provenance(key: str | None) -> dict:
     except UserError as exc:
         return {"problem": str(exc)}
     return {"name": info.name, "file": str(info.path), **info.provenance}
+
+
+def expression_profile(key: str | None) -> tuple[list[str], list[list[str]], str]:
+    """(headers, rows, label) of the chosen model's expression profile, what 'learned'
+    expression draws each note from: per aspect its median, whether it was learned from the
+    recordings (and from how many notes) or is the literature's prior."""
+    try:
+        info = models.info_for(key)
+    except UserError:
+        return profile_rows(None)[0], [], "expression profile"
+    headers, rows = profile_rows(info.expression_profile)
+    source = (info.expression_profile.source if info.expression_profile is not None else
+              "none: it plays the literature's")
+    return headers, rows, f"expression profile ({source})"
+
+
+def profile_update(key: str | None) -> gr.Dataframe:
+    headers, rows, label = expression_profile(key)
+    return gr.Dataframe(value=rows, headers=headers, label=label)
 
 
 REPLACE_LABEL = "replace my model of this name"
@@ -134,6 +154,9 @@ def build(studio: Studio, tab: gr.Tab) -> gr.Dropdown:
             instrument = models.dropdown(elem_id="lib_instrument", info="its provenance is shown below")
             details = gr.JSON(provenance(instrument.value), elem_id="lib_details",
                               label="provenance: data, recipe, steps, versions")
+            headers, rows, label = expression_profile(instrument.value)
+            profile_table = gr.Dataframe(value=rows, headers=headers, label=label, interactive=False,
+                                         wrap=True, elem_id="lib_profile", elem_classes=["studio-table"])
             with gr.Group():
                 new_name = gr.Textbox(label="rename it (yours only)", elem_id="lib_new_name",
                                       placeholder="the new name")
@@ -165,6 +188,7 @@ def build(studio: Studio, tab: gr.Tab) -> gr.Dropdown:
                 state = gr.HTML(status("info", "upload a .tflite to import it"), elem_id="lib_status")
 
     instrument.change(provenance, instrument, details, queue=False, show_progress="hidden")
+    instrument.change(profile_update, instrument, profile_table, queue=False, show_progress="hidden")
     tab.select(table, None, listing, queue=False, show_progress="hidden")
 
     def on_export(key, format_label, install_on):

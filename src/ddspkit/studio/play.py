@@ -55,7 +55,8 @@ def render(job: Job, studio: Studio, midi_path: str | None, part_keys: list[str]
            expression: Expression | str, max_voices: int, reverb: bool, with_sampler: bool) -> JobResult:
     """Render the ticked parts; with ``with_sampler`` also FluidSynth's rendering and the
     comparison. Outputs: WAV (player, download), figure, FluidSynth WAV, comparison figure
-    and table."""
+    and table, expression figure and table (the instrument's profile beside what each
+    rendering played)."""
     if not midi_path:
         raise UserError("no MIDI file: upload one first")
     source = Path(midi_path)
@@ -85,7 +86,7 @@ def render(job: Job, studio: Studio, midi_path: str | None, part_keys: list[str]
     seconds = len(result.audio) / result.sample_rate_hz
     message = (f"{source.name} -> {output.name}: {seconds:.1f} s, {model.name}, "
                f"{len(result.voices)} voice(s)")
-    compared = (None, None, None)
+    compared = (None,) * 5
     if with_sampler:
         job.report("rendering with FluidSynth and comparing (transcribing both if chords)", 0.5)
         compared = _compare(model, source, folder, part_keys, max_voices, expression, reverb)
@@ -116,13 +117,15 @@ def range_warnings(notes, info) -> list[str]:
 def _compare(model, source: Path, folder: Path, part_keys: list[str], max_voices: int,
              expression: Expression, reverb: bool) -> tuple:
     from ddspkit.render.compare import compare
-    from ddspkit.report.compare import measure_rows
+    from ddspkit.report.compare import expression_rows, measure_rows
 
     result = compare(model, source, folder / "compare", part_selection=part_keys,
                      max_voices=max_voices, expression=expression, reverb=reverb)
     headers, rows = measure_rows(result)
+    expression_headers, expression_table = expression_rows(result)
     return (str(result.sampler_path), str(result.figure_path),
-            gr.Dataframe(value=rows, headers=headers))
+            gr.Dataframe(value=rows, headers=headers), str(result.expression_figure_path),
+            gr.Dataframe(value=expression_table, headers=expression_headers))
 
 
 def build(studio: Studio) -> gr.Dropdown:
@@ -173,11 +176,17 @@ def build(studio: Studio) -> gr.Dropdown:
                                interactive=False, elem_id="play_sampled")
             table = gr.Dataframe(label="comparison", interactive=False, elem_id="play_table", wrap=True,
                                  elem_classes=["studio-table"])
+            expression_table = gr.Dataframe(
+                label="expression: the instrument's profile beside what each rendering played",
+                interactive=False, elem_id="play_expression_table", wrap=True,
+                elem_classes=["studio-table"])
     with gr.Row():
         plot = gr.Image(type="filepath", interactive=False, show_label=False, elem_id="play_plot",
                         buttons=["download", "fullscreen"])
         comparison = gr.Image(type="filepath", interactive=False, show_label=False,
                               elem_id="play_comparison", buttons=["download", "fullscreen"])
+    expression_plot = gr.Image(type="filepath", interactive=False, show_label=False,
+                               elem_id="play_expression_plot", buttons=["download", "fullscreen"])
 
     def on_midi(path):
         try:
@@ -199,11 +208,12 @@ def build(studio: Studio) -> gr.Dropdown:
         yield from stream_job(
             studio.runner, studio.workspace, "render",
             lambda job: render(job, studio, midi_path, part_keys, key, expression, int(n_voices),
-                               reverb_on, with_sampler), 6, clear_on_start=True)
+                               reverb_on, with_sampler), 8, clear_on_start=True)
 
     run.click(on_render, [midi_in, part_list, instrument, shaping, attack, decay, sustain, release, vibrato,
                           vibrato_rate, vibrato_delay, portamento, voices, reverb, sampler],
-              [state, audio_out, file_out, plot, sampled, comparison, table],
+              [state, audio_out, file_out, plot, sampled, comparison, table, expression_plot,
+               expression_table],
               concurrency_id="jobs", concurrency_limit=4, show_progress="minimal")
     cancel.click(lambda: studio.runner.cancel("render"), None, None, queue=False)
     return instrument
