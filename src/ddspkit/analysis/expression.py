@@ -498,12 +498,16 @@ def _audio_envelope(audio_16k: np.ndarray, start_s: float, end_s: float, pitch_m
     period-long window reads a harmonic tone without ripple."""
     period = int(round(SAMPLE_RATE_HZ / (440.0 * 2.0 ** ((pitch_midi - 69.0) / 12.0))))
     width = max(int(ENVELOPE_HOP_S * SAMPLE_RATE_HZ), period)
-    audio = np.asarray(audio_16k, np.float64)
-    cumulative = np.concatenate([[0.0], np.cumsum(audio * audio)])
     times_s = np.arange(max(start_s, 0.0), end_s, ENVELOPE_HOP_S)
-    lo = np.clip(np.round(times_s * SAMPLE_RATE_HZ).astype(int) - width // 2, 0, len(audio))
-    hi = np.clip(lo + width, 0, len(audio))
-    return np.sqrt((cumulative[hi] - cumulative[lo]) / width)
+    if len(times_s) == 0:
+        return np.zeros(0)
+    lo = np.clip(np.round(times_s * SAMPLE_RATE_HZ).astype(int) - width // 2, 0, len(audio_16k))
+    hi = np.clip(lo + width, 0, len(audio_16k))
+    # the running sum over the samples the windows cover only: a note's, not the recording's
+    first = int(lo[0])
+    audio = np.asarray(audio_16k[first:int(hi[-1])], np.float64)
+    cumulative = np.concatenate([[0.0], np.cumsum(audio * audio)])
+    return np.sqrt((cumulative[hi - first] - cumulative[lo - first]) / width)
 
 
 def _envelope(track: _Track, start_s: float, end_s: float, pitch_midi: float
