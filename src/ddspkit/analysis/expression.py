@@ -190,6 +190,22 @@ def _crossing(midi: np.ndarray, lo: int, hi: int, old: float, new: float) -> flo
     return float(hi)
 
 
+def _prefix_medians(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """[K] the medians of ``values[:length]`` for each of ``lengths`` [K] (each under
+    REFERENCE_FRAMES + 1): each row padded with as many -inf as +inf, which leaves its median."""
+    medians = np.empty(len(lengths))
+    for width in (REFERENCE_FRAMES, REFERENCE_FRAMES + 1):
+        rows = np.flatnonzero((width - lengths) % 2 == 0)
+        if len(rows) == 0:
+            continue
+        length, column = lengths[rows, None], np.arange(width)
+        pad = (width - length) // 2
+        padded = np.where(column < length, values[np.minimum(column, len(values) - 1)],
+                          np.where(column < length + pad, -np.inf, np.inf))
+        medians[rows] = np.median(padded, axis=1)
+    return medians
+
+
 def _references(smooth: np.ndarray, note_start: int, first: int, stop: int) -> np.ndarray:
     """[stop - first] the pitch of the note that starts at frame ``note_start`` as it stands at
     each frame in [first, stop): the median of the smoothed pitch ``smooth`` [N] over its last
@@ -200,8 +216,9 @@ def _references(smooth: np.ndarray, note_start: int, first: int, stop: int) -> n
     head = frames < note_start + CYCLE_FRAMES
     if head.any():
         references[head] = np.median(smooth[note_start:note_start + CYCLE_FRAMES])
-    for k in np.flatnonzero(~head & (frames < note_start + REFERENCE_FRAMES)):
-        references[k] = np.median(smooth[note_start:frames[k]])
+    growing = np.flatnonzero(~head & (frames < note_start + REFERENCE_FRAMES))
+    if len(growing):
+        references[growing] = _prefix_medians(smooth[note_start:], frames[growing] - note_start)
     tail = frames >= note_start + REFERENCE_FRAMES
     if tail.any():
         windows = np.lib.stride_tricks.sliding_window_view(smooth, REFERENCE_FRAMES)
@@ -483,13 +500,23 @@ def _sine_fits(deviation: np.ndarray, frame_rate_hz: float, freqs_hz: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
     """([C] amplitudes, [C] fractions of the variance explained) of the least-squares sine
     plus straight line through ``deviation`` [N] at each of ``freqs_hz`` [C]."""
-    times_s = np.arange(len(deviation)) / frame_rate_hz
+    n = len(deviation)
+    times_s = np.arange(n) / frame_rate_hz
     phase = 2 * np.pi * np.asarray(freqs_hz, np.float64)[:, None] * times_s
-    basis = np.stack([np.sin(phase), np.cos(phase), np.ones_like(phase),
-                      np.broadcast_to(times_s, phase.shape)], axis=-1)  # [C, N, 4]
-    gram = np.einsum("cni,cnj->cij", basis, basis)
-    coef = np.linalg.solve(gram, np.einsum("cni,n->ci", basis, deviation)[..., None])[..., 0]
-    residual = deviation - np.einsum("cni,ci->cn", basis, coef)
+    waves = np.stack([np.sin(phase), np.cos(phase)], axis=1)  # [C, 2, N]
+    # the normal equations of the basis (sine, cosine, 1, t): the constant and the line's
+    # sums are the same for every frequency
+    with_rest = waves @ np.stack([np.ones(n), times_s, deviation], axis=1)  # [C, 2, 3]
+    gram = np.empty((len(phase), 4, 4))
+    gram[:, :2, :2] = waves @ waves.transpose(0, 2, 1)
+    gram[:, :2, 2:] = with_rest[:, :, :2]
+    gram[:, 2:, :2] = with_rest[:, :, :2].transpose(0, 2, 1)
+    gram[:, 2:, 2:] = [[n, times_s.sum()], [times_s.sum(), times_s @ times_s]]
+    rhs = np.concatenate([with_rest[:, :, 2], np.broadcast_to([deviation.sum(), times_s @ deviation],
+                                                              (len(phase), 2))], axis=1)
+    coef = np.linalg.solve(gram, rhs[..., None])[..., 0]  # [C, 4]
+    residual = (deviation - np.einsum("ckn,ck->cn", waves, coef[:, :2])
+                - coef[:, 2:3] - coef[:, 3:4] * times_s)
     centred = deviation - deviation.mean()
     explained = 1.0 - np.einsum("cn,cn->c", residual, residual) / max(float(centred @ centred), 1e-12)
     return np.hypot(coef[:, 0], coef[:, 1]), explained
