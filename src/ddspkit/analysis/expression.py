@@ -73,6 +73,7 @@ GLIDE_SEARCH_S = 0.1  # ... its middle within this of the start
 GLIDE_MAX_S = 0.4  # ... lasting up to this
 GLIDE_STEP_S = 0.0025
 GLIDE_10_TO_90 = 0.8  # of a straight glide's duration
+RAMP_TIE = 1e-12  # glides whose squared errors differ less than this (relative) fit alike
 LEVEL_EDGE_S = 0.1  # the level slope leaves out this much at each end (attack, release)
 
 
@@ -157,11 +158,11 @@ def sounding_frames(power_db: np.ndarray, voiced: np.ndarray) -> np.ndarray:
     loud_db = np.percentile(power_db[voiced], LOUD_PERCENTILE)
     loud = power_db >= max(SILENT_LOUDNESS_DB, loud_db - LOUD_RANGE_DB)
     sounding = voiced & loud
-    for i in np.flatnonzero(~sounding[1:-1]) + 1:
-        if (sounding[i - 1] and sounding[i + 1] and loud[i]
-                and power_db[i] >= min(power_db[i - 1], power_db[i + 1]) - DROPOUT_DB):
-            sounding[i] = True
-    return sounding
+    # a gap of one frame between sounding ones (filling one cannot make another such a gap)
+    inner = np.zeros(len(sounding), bool)
+    inner[1:-1] = (~sounding[1:-1] & sounding[:-2] & sounding[2:] & loud[1:-1]
+                   & (power_db[1:-1] >= np.minimum(power_db[:-2], power_db[2:]) - DROPOUT_DB))
+    return sounding | inner
 
 
 def _median_smooth(values: np.ndarray, width: int) -> np.ndarray:
@@ -189,34 +190,75 @@ def _crossing(midi: np.ndarray, lo: int, hi: int, old: float, new: float) -> flo
     return float(hi)
 
 
+def _prefix_medians(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """[K] the medians of ``values[:length]`` for each of ``lengths`` [K] (each under
+    REFERENCE_FRAMES + 1): each row padded with as many -inf as +inf, which leaves its median."""
+    medians = np.empty(len(lengths))
+    for width in (REFERENCE_FRAMES, REFERENCE_FRAMES + 1):
+        rows = np.flatnonzero((width - lengths) % 2 == 0)
+        if len(rows) == 0:
+            continue
+        length, column = lengths[rows, None], np.arange(width)
+        pad = (width - length) // 2
+        padded = np.where(column < length, values[np.minimum(column, len(values) - 1)],
+                          np.where(column < length + pad, -np.inf, np.inf))
+        medians[rows] = np.median(padded, axis=1)
+    return medians
+
+
+def _references(smooth: np.ndarray, note_start: int, first: int, stop: int) -> np.ndarray:
+    """[stop - first] the pitch of the note that starts at frame ``note_start`` as it stands at
+    each frame in [first, stop): the median of the smoothed pitch ``smooth`` [N] over its last
+    REFERENCE_FRAMES frames before then, within the note; over the note's first CYCLE_FRAMES
+    (a cycle of vibrato) until it has that many."""
+    frames = np.arange(first, stop)
+    references = np.empty(len(frames))
+    head = frames < note_start + CYCLE_FRAMES
+    if head.any():
+        references[head] = np.median(smooth[note_start:note_start + CYCLE_FRAMES])
+    growing = np.flatnonzero(~head & (frames < note_start + REFERENCE_FRAMES))
+    if len(growing):
+        references[growing] = _prefix_medians(smooth[note_start:], frames[growing] - note_start)
+    tail = frames >= note_start + REFERENCE_FRAMES
+    if tail.any():
+        windows = np.lib.stride_tricks.sliding_window_view(smooth, REFERENCE_FRAMES)
+        references[tail] = np.median(windows[frames[tail] - REFERENCE_FRAMES], axis=1)
+    return references
+
+
+SCAN_FRAMES = 250  # _pitch_boundaries looks for a departure this many frames at a time
+
+
 def _pitch_boundaries(midi: np.ndarray) -> list[float]:
     """Fractional frames (within one sounding run, [N] MIDI pitch) where a new note starts.
 
-    A new note: the median-smoothed pitch leaves the current note's pitch by more than
-    NEW_NOTE_ST for HELD_FRAMES frames. The new note's pitch is read over a cycle from where
-    the glide has arrived, and the boundary is where the smoothed pitch crossed
-    half-way: one per glide.
+    A new note: the median-smoothed pitch leaves the current note's pitch (see
+    :func:`_references`) by more than NEW_NOTE_ST for HELD_FRAMES frames. The new note's
+    pitch is read over a cycle from where the glide has arrived, and the boundary is where
+    the smoothed pitch crossed half-way: one per glide.
     """
     smooth = _median_smooth(midi, SMOOTH_FRAMES)
+    if len(smooth) < HELD_FRAMES:
+        return []
+    held = np.lib.stride_tricks.sliding_window_view(smooth, HELD_FRAMES)  # [N - HELD + 1, HELD]
     boundaries: list[float] = []
     note_start, i = 0, 0
-    while i < len(midi):
-        # the note's pitch so far; at its start, over its first cycle of vibrato
-        reference = float(np.median(smooth[max(note_start, i - REFERENCE_FRAMES):
-                                            max(i, note_start + CYCLE_FRAMES)]))
-        away = np.abs(smooth[i:i + HELD_FRAMES] - reference) > NEW_NOTE_ST
-        if len(away) < HELD_FRAMES or not away.all():
-            i += 1
-            continue
-        settled = _settle(smooth, i)
-        new = float(np.median(smooth[settled:settled + CYCLE_FRAMES]))
-        if abs(new - reference) <= NEW_NOTE_ST:
-            i += 1
-            continue
-        boundary = _crossing(smooth, max(note_start + 1, i - SMOOTH_FRAMES // 2 - 1), settled,
-                             reference, new)
-        boundaries.append(boundary)
-        note_start = i = max(settled, int(np.ceil(boundary)))
+    while i < len(held):
+        stop = min(len(held), i + SCAN_FRAMES)
+        references = _references(smooth, note_start, i, stop)
+        away = np.all(np.abs(held[i:stop] - references[:, None]) > NEW_NOTE_ST, axis=1)
+        block_start, i = i, stop  # no departure in this block unless one is found below
+        for k in np.flatnonzero(away):
+            candidate, reference = block_start + int(k), float(references[k])
+            settled = _settle(smooth, candidate)
+            new = float(np.median(smooth[settled:settled + CYCLE_FRAMES]))
+            if abs(new - reference) <= NEW_NOTE_ST:  # it came back: vibrato or a wobble
+                continue
+            boundary = _crossing(smooth, max(note_start + 1, candidate - SMOOTH_FRAMES // 2 - 1),
+                                 settled, reference, new)
+            boundaries.append(boundary)
+            note_start = i = max(settled, int(np.ceil(boundary)))
+            break
     return boundaries
 
 
@@ -260,33 +302,73 @@ def _smoothed_audio(audio_16k: np.ndarray) -> np.ndarray:
     return np.convolve(np.asarray(audio_16k, np.float64), REFINE_KERNEL, mode="same")
 
 
-def _period_samples(audio: np.ndarray, centre: int, period: float) -> float:
-    """The period (fractional samples) near ``period`` of ``audio`` [T] around sample ``centre``.
+REFINE_CHUNK_ELEMENTS = 1_000_000  # frames x lags x window samples per batch: 8 MB an array
 
-    The lag within REFINE_SEARCH of ``period`` that minimises the squared difference between
-    the window of max(one period, REFINE_MIN_WINDOW) samples centred there and its copy a lag
-    later (YIN's difference function, centred), refined by a parabola through its neighbours.
-    NaN where the window leaves the audio, the minimum is at the edge of the search or the
-    window is not periodic there (a normalised difference over REFINE_MAX_DIFFERENCE: a
-    note's first frame, half silence).
+
+def _period_samples(audio: np.ndarray, centres: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """[N] periods (fractional samples) near ``periods`` [N] of ``audio`` [T] around samples
+    ``centres`` [N].
+
+    For each: the lag within REFINE_SEARCH of its period that minimises the squared
+    difference between the window of max(one period, REFINE_MIN_WINDOW) samples centred there
+    and its copy a lag later (YIN's difference function, centred), refined by a parabola
+    through its neighbours. NaN where the window leaves the audio, the minimum is at the edge
+    of the search or the window is not periodic there (a normalised difference over
+    REFINE_MAX_DIFFERENCE: a note's first frame, half silence). Frames of similar period are
+    computed together, their lags and windows padded to the longest and masked.
     """
-    lags = np.arange(int(period * (1 - REFINE_SEARCH)), int(np.ceil(period * (1 + REFINE_SEARCH))) + 1)
-    width = max(int(round(period)), REFINE_MIN_WINDOW)
-    first = centre - width // 2 - lags // 2  # [L] window starts, so each pair is centred
-    if first.min() < 0 or first.max() + lags.max() + width > len(audio):
-        return np.nan
-    offsets = np.arange(width)
-    now, later = audio[first[:, None] + offsets], audio[(first + lags)[:, None] + offsets]
-    difference = now - later
+    centres = np.asarray(centres, np.int64)
+    periods = np.asarray(periods, np.float64)
+    first_lags = (periods * (1 - REFINE_SEARCH)).astype(np.int64)
+    n_lags = np.ceil(periods * (1 + REFINE_SEARCH)).astype(np.int64) + 1 - first_lags
+    widths = np.maximum(np.round(periods).astype(np.int64), REFINE_MIN_WINDOW)
+    # a frame's windows span [first of its first lag, last of its last lag + width)
+    last_lags = first_lags + n_lags - 1
+    inside = ((centres - widths // 2 - last_lags // 2 >= 0)
+              & (centres - widths // 2 - first_lags // 2 + last_lags + widths <= len(audio)))
+    result = np.full(len(centres), np.nan)
+    todo = np.flatnonzero(inside)
+    todo = todo[np.argsort(periods[todo], kind="stable")]  # similar periods: little padding
+    margin = int(n_lags.max() + widths.max()) if len(todo) else 0
+    padded = np.pad(audio, (0, margin))  # padded lags and samples read zeros, masked out
+    squares = np.concatenate([[0.0], np.cumsum(padded * padded)])
+    costs = n_lags[todo] * widths[todo]  # nondecreasing with the period, nearly
+    start = 0
+    while start < len(todo):
+        over = (np.arange(1, len(todo) - start + 1) * np.maximum.accumulate(costs[start:])
+                > REFINE_CHUNK_ELEMENTS)
+        chunk = todo[start:start + (max(1, int(np.argmax(over))) if over.any() else len(todo))]
+        start += len(chunk)
+        result[chunk] = _chunk_periods(padded, squares, centres[chunk], first_lags[chunk], n_lags[chunk],
+                                       widths[chunk])
+    return result
+
+
+def _chunk_periods(audio: np.ndarray, squares: np.ndarray, centres: np.ndarray, first_lags: np.ndarray,
+                   n_lags: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """:func:`_period_samples` for [C] frames whose windows all lie in ``audio``; ``squares``:
+    [T + 1] the running sum of its squares."""
+    lags = first_lags[:, None] + np.arange(n_lags.max())  # [C, L]
+    valid = np.arange(n_lags.max()) < n_lags[:, None]  # [C, L]
+    lags = np.where(valid, lags, first_lags[:, None])
+    first = centres[:, None] - widths[:, None] // 2 - lags // 2  # [C, L] window starts
+    windows = np.lib.stride_tricks.sliding_window_view(audio, int(widths.max()))
+    in_window = (np.arange(widths.max()) < widths[:, None])[:, None, :]  # [C, 1, W]
+    difference = (windows[first] - windows[first + lags]) * in_window  # [C, L, W]
     # normalised by the two windows' energy, so that a rising or falling level does not pull it
-    energy = np.einsum("lw,lw->l", difference, difference) / np.maximum(
-        np.einsum("lw,lw->l", now, now) + np.einsum("lw,lw->l", later, later), 1e-20)
-    k = int(np.argmin(energy))
-    if k == 0 or k == len(lags) - 1 or energy[k] > REFINE_MAX_DIFFERENCE:
-        return np.nan
-    left, mid, right = energy[k - 1], energy[k], energy[k + 1]
+    width = widths[:, None]
+    two_energies = (squares[first + width] - squares[first]
+                    + squares[first + lags + width] - squares[first + lags])
+    energy = np.einsum("clw,clw->cl", difference, difference) / np.maximum(two_energies, 1e-20)
+    energy = np.where(valid, energy, np.inf)
+    rows = np.arange(len(centres))
+    k = np.argmin(energy, axis=1)
+    ok = (k > 0) & (k < n_lags - 1) & (energy[rows, k] <= REFINE_MAX_DIFFERENCE)
+    k = np.clip(k, 1, n_lags - 2)  # where not ok, any lag with two neighbours: the result is NaN
+    left, mid, right = energy[rows, k - 1], energy[rows, k], energy[rows, k + 1]
     curvature = left - 2 * mid + right
-    return float(lags[k] + (0.5 * (left - right) / curvature if curvature > 0 else 0.0))
+    offset = 0.5 * (left - right) / np.where(curvature > 0, curvature, 1.0)
+    return np.where(ok, lags[rows, k] + np.where(curvature > 0, offset, 0.0), np.nan)
 
 
 def refine_f0_hz(audio_16k: np.ndarray, f0_hz: np.ndarray, voiced: np.ndarray,
@@ -309,9 +391,9 @@ def refine_f0_hz(audio_16k: np.ndarray, f0_hz: np.ndarray, voiced: np.ndarray,
     audio = _smoothed_audio(audio_16k)
     f0_hz = np.asarray(f0_hz, np.float64)
     refined = np.full(len(f0_hz), np.nan)
-    for i in np.flatnonzero(np.asarray(voiced, bool) & (f0_hz > 0)):
-        centre = int(round(i * SAMPLE_RATE_HZ / frame_rate_hz))
-        refined[i] = SAMPLE_RATE_HZ / _period_samples(audio, centre, SAMPLE_RATE_HZ / f0_hz[i])
+    frames = np.flatnonzero(np.asarray(voiced, bool) & (f0_hz > 0))
+    centres = np.round(frames * SAMPLE_RATE_HZ / frame_rate_hz).astype(np.int64)
+    refined[frames] = SAMPLE_RATE_HZ / _period_samples(audio, centres, SAMPLE_RATE_HZ / f0_hz[frames])
     return refined
 
 
@@ -418,13 +500,23 @@ def _sine_fits(deviation: np.ndarray, frame_rate_hz: float, freqs_hz: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
     """([C] amplitudes, [C] fractions of the variance explained) of the least-squares sine
     plus straight line through ``deviation`` [N] at each of ``freqs_hz`` [C]."""
-    times_s = np.arange(len(deviation)) / frame_rate_hz
+    n = len(deviation)
+    times_s = np.arange(n) / frame_rate_hz
     phase = 2 * np.pi * np.asarray(freqs_hz, np.float64)[:, None] * times_s
-    basis = np.stack([np.sin(phase), np.cos(phase), np.ones_like(phase),
-                      np.broadcast_to(times_s, phase.shape)], axis=-1)  # [C, N, 4]
-    gram = np.einsum("cni,cnj->cij", basis, basis)
-    coef = np.linalg.solve(gram, np.einsum("cni,n->ci", basis, deviation)[..., None])[..., 0]
-    residual = deviation - np.einsum("cni,ci->cn", basis, coef)
+    waves = np.stack([np.sin(phase), np.cos(phase)], axis=1)  # [C, 2, N]
+    # the normal equations of the basis (sine, cosine, 1, t): the constant and the line's
+    # sums are the same for every frequency
+    with_rest = waves @ np.stack([np.ones(n), times_s, deviation], axis=1)  # [C, 2, 3]
+    gram = np.empty((len(phase), 4, 4))
+    gram[:, :2, :2] = waves @ waves.transpose(0, 2, 1)
+    gram[:, :2, 2:] = with_rest[:, :, :2]
+    gram[:, 2:, :2] = with_rest[:, :, :2].transpose(0, 2, 1)
+    gram[:, 2:, 2:] = [[n, times_s.sum()], [times_s.sum(), times_s @ times_s]]
+    rhs = np.concatenate([with_rest[:, :, 2], np.broadcast_to([deviation.sum(), times_s @ deviation],
+                                                              (len(phase), 2))], axis=1)
+    coef = np.linalg.solve(gram, rhs[..., None])[..., 0]  # [C, 4]
+    residual = (deviation - np.einsum("ckn,ck->cn", waves, coef[:, :2])
+                - coef[:, 2:3] - coef[:, 3:4] * times_s)
     centred = deviation - deviation.mean()
     explained = 1.0 - np.einsum("cn,cn->c", residual, residual) / max(float(centred @ centred), 1e-12)
     return np.hypot(coef[:, 0], coef[:, 1]), explained
@@ -498,12 +590,16 @@ def _audio_envelope(audio_16k: np.ndarray, start_s: float, end_s: float, pitch_m
     period-long window reads a harmonic tone without ripple."""
     period = int(round(SAMPLE_RATE_HZ / (440.0 * 2.0 ** ((pitch_midi - 69.0) / 12.0))))
     width = max(int(ENVELOPE_HOP_S * SAMPLE_RATE_HZ), period)
-    audio = np.asarray(audio_16k, np.float64)
-    cumulative = np.concatenate([[0.0], np.cumsum(audio * audio)])
     times_s = np.arange(max(start_s, 0.0), end_s, ENVELOPE_HOP_S)
-    lo = np.clip(np.round(times_s * SAMPLE_RATE_HZ).astype(int) - width // 2, 0, len(audio))
-    hi = np.clip(lo + width, 0, len(audio))
-    return np.sqrt((cumulative[hi] - cumulative[lo]) / width)
+    if len(times_s) == 0:
+        return np.zeros(0)
+    lo = np.clip(np.round(times_s * SAMPLE_RATE_HZ).astype(int) - width // 2, 0, len(audio_16k))
+    hi = np.clip(lo + width, 0, len(audio_16k))
+    # the running sum over the samples the windows cover only: a note's, not the recording's
+    first = int(lo[0])
+    audio = np.asarray(audio_16k[first:int(hi[-1])], np.float64)
+    cumulative = np.concatenate([[0.0], np.cumsum(audio * audio)])
+    return np.sqrt((cumulative[hi - first] - cumulative[lo - first]) / width)
 
 
 def _envelope(track: _Track, start_s: float, end_s: float, pitch_midi: float
@@ -570,13 +666,41 @@ def _release_s(track: _Track, note: NoteSpan, following: NoteSpan | None) -> flo
 def _ramp_fit(times_s: np.ndarray, midi: np.ndarray, old: float, new: float, centre_s: float
               ) -> tuple[float, float]:
     """(middle, duration) in s of the straight glide from ``old`` to ``new`` that fits ``midi``
-    [N] at ``times_s`` [N] best (least squares), its middle within GLIDE_SEARCH_S of ``centre_s``."""
-    centres = centre_s + np.arange(-GLIDE_SEARCH_S, GLIDE_SEARCH_S + 1e-9, GLIDE_STEP_S)
+    [N] at ``times_s`` [N] (ascending) best (least squares), its middle within GLIDE_SEARCH_S
+    of ``centre_s``: searched over a grid of GLIDE_STEP_S.
+
+    The glide's progress is 0 before it, (t - its beginning) / duration during it and 1 after:
+    the squared error of every glide on the grid comes from running sums over the frames.
+    """
+    offsets_s = np.arange(-GLIDE_SEARCH_S, GLIDE_SEARCH_S + 1e-9, GLIDE_STEP_S)
+    centres = centre_s + offsets_s
     durations = np.arange(GLIDE_STEP_S, GLIDE_MAX_S + 1e-9, GLIDE_STEP_S)
-    progress = (times_s[None, None, :] - centres[:, None, None]) / durations[None, :, None] + 0.5
-    model = old + (new - old) * np.clip(progress, 0.0, 1.0)
-    error = np.sum((model - midi) ** 2, axis=-1)  # [centres, durations]
-    best_centre, best_duration = np.unravel_index(np.argmin(error), error.shape)
+    t = np.asarray(times_s, np.float64) - centre_s  # small numbers: the sums stay exact
+    below = old - np.asarray(midi, np.float64)  # the error where the glide has not begun
+    step = new - old
+
+    def running(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0.0], np.cumsum(values)])
+
+    n_sum, t_sum, tt_sum = running(np.ones_like(t)), running(t), running(t * t)
+    b_sum, tb_sum = running(below), running(t * below)
+    begin = offsets_s[:, None] - durations / 2  # [centres, durations]
+    first = np.searchsorted(t, begin, "right")  # frames during the glide: [first, after)
+    after = np.searchsorted(t, begin + durations, "left")  # progress 1 from here on
+
+    def during(sums: np.ndarray) -> np.ndarray:
+        return sums[after] - sums[first]
+
+    # progress p = (t - begin) / duration during the glide; error = sum (below + step p)^2
+    p_below = (during(tb_sum) - begin * during(b_sum)) / durations + (b_sum[-1] - b_sum[after])
+    p_p = ((during(tt_sum) - 2 * begin * during(t_sum) + begin**2 * during(n_sum)) / durations**2
+           + (len(t) - after))
+    error = 2 * step * p_below + step**2 * p_p  # + sum below^2, the same for every glide
+    # glides that differ only between frames fit alike: the first (earliest, shortest) of
+    # them, rounding aside
+    scale = float(below @ below) + step**2 * len(t)
+    best = int(np.argmax(error.ravel() <= error.min() + RAMP_TIE * scale))
+    best_centre, best_duration = np.unravel_index(best, error.shape)
     return float(centres[best_centre]), float(durations[best_duration])
 
 

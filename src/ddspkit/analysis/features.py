@@ -231,6 +231,24 @@ def sharpen_note_changes(f0_hz: np.ndarray, voiced: np.ndarray) -> np.ndarray:
     return (440.0 * 2.0 ** ((out - 69.0) / 12.0)).astype(np.float32)
 
 
+def _tracked_pitch(audio_16k: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """(f0_hz [n_frames] float32, confidence [n_frames] float64): :func:`track_pitch` without
+    sharpening note changes."""
+    times_s = np.arange(n_frames) * HOP_SAMPLES / SAMPLE_RATE_HZ
+    if len(audio_16k) < 512:  # too short for the tracker: nothing voiced
+        return np.zeros(n_frames, np.float32), np.zeros(n_frames)
+    result = _pitch_tracker().detect(audio_16k, SAMPLE_RATE_HZ)
+    tracker_times = np.asarray(result.timestamps, dtype=np.float64)
+    confidence = np.interp(times_s, tracker_times, np.asarray(result.confidence, np.float64))
+    pitch = np.asarray(result.pitch_hz, dtype=np.float64)
+    voiced = (np.asarray(result.confidence) >= VOICED_CONFIDENCE) & (pitch > 0)
+    pitch = fold_octave_errors(audio_16k, tracker_times, pitch, result.confidence)
+    if not voiced.any():
+        return np.zeros(n_frames, np.float32), confidence
+    log_f0 = np.interp(times_s, tracker_times[voiced], np.log2(pitch[voiced]))
+    return (2.0**log_f0).astype(np.float32), confidence
+
+
 def track_pitch(audio_16k: np.ndarray, n_frames: int, sharpen: bool = True
                 ) -> tuple[np.ndarray, np.ndarray]:
     """f0 in Hz and confidence at our frame times, from swift-f0 (16 ms hop).
@@ -247,22 +265,15 @@ def track_pitch(audio_16k: np.ndarray, n_frames: int, sharpen: bool = True
     Returns:
         (f0_hz [n_frames], confidence [n_frames]) float32.
     """
-    times_s = np.arange(n_frames) * HOP_SAMPLES / SAMPLE_RATE_HZ
-    if len(audio_16k) < 512:  # too short for the tracker: nothing voiced
-        return np.zeros(n_frames, np.float32), np.zeros(n_frames, np.float32)
-    result = _pitch_tracker().detect(audio_16k, SAMPLE_RATE_HZ)
-    tracker_times = np.asarray(result.timestamps, dtype=np.float64)
-    confidence = np.interp(times_s, tracker_times, np.asarray(result.confidence, np.float64))
-    pitch = np.asarray(result.pitch_hz, dtype=np.float64)
-    voiced = (np.asarray(result.confidence) >= VOICED_CONFIDENCE) & (pitch > 0)
-    pitch = fold_octave_errors(audio_16k, tracker_times, pitch, result.confidence)
-    if not voiced.any():
-        return np.zeros(n_frames, np.float32), confidence.astype(np.float32)
-    log_f0 = np.interp(times_s, tracker_times[voiced], np.log2(pitch[voiced]))
-    f0_hz = (2.0**log_f0).astype(np.float32)
-    if sharpen:
-        f0_hz = sharpen_note_changes(f0_hz, confidence >= VOICED_CONFIDENCE)
-    return f0_hz, confidence.astype(np.float32)
+    f0_hz, confidence = _tracked_pitch(audio_16k, n_frames)
+    return (_sharpened(f0_hz, confidence) if sharpen else f0_hz), confidence.astype(np.float32)
+
+
+def _sharpened(f0_hz: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """[F] the tracked pitch with its note changes sharpened (none when nothing is voiced)."""
+    if not f0_hz.any():  # nothing voiced: zeros stay
+        return f0_hz
+    return sharpen_note_changes(f0_hz, confidence >= VOICED_CONFIDENCE)
 
 
 def extract_features(audio_16k: np.ndarray, sharpen: bool = True) -> Features:
@@ -274,3 +285,15 @@ def extract_features(audio_16k: np.ndarray, sharpen: bool = True) -> Features:
     power = power_db(audio_16k)
     f0_hz, confidence = track_pitch(audio_16k, len(power), sharpen)
     return Features(f0_hz, confidence, power.astype(np.float32))
+
+
+def extract_features_and_tracked_f0(audio_16k: np.ndarray) -> tuple[Features, np.ndarray]:
+    """:func:`extract_features` (note changes sharpened, for the model) and the tracker's own
+    reading of the pitch [F] (``sharpen=False``'s f0_hz, for measuring how the notes are
+    played), from one run of the tracker: it is most of the cost."""
+    audio_16k = np.ascontiguousarray(audio_16k, dtype=np.float32)
+    power = power_db(audio_16k)
+    tracked_hz, confidence = _tracked_pitch(audio_16k, len(power))
+    features = Features(_sharpened(tracked_hz, confidence), confidence.astype(np.float32),
+                        power.astype(np.float32))
+    return features, tracked_hz

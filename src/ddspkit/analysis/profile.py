@@ -11,10 +11,17 @@ notes are alike and a render is reproducible. Stored in a model file's JSON meta
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ddspkit.config import HOP_SAMPLES
+
+if TYPE_CHECKING:  # both import torch: loaded when a profile is learned, not when one is read
+    from ddspkit.analysis.expression import NoteExpression
+    from ddspkit.analysis.features import Features
 
 QUANTILE_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 MIN_NOTES = 20  # fewer notes showing an aspect than this: the literature's values instead
@@ -142,17 +149,46 @@ def learn_profile(notes: list[Any], source: str = "training recordings") -> Expr
     return profile
 
 
-def profile_from_recordings(recordings, source: str = "training recordings") -> ExpressionProfile:
-    """Learn a profile from recordings of one instrument: ``recordings`` yields [T] mono
-    audio at 16 kHz. Notes are found from the pitch and power alone (no score), and measured
-    with the audio (:func:`ddspkit.analysis.expression.measure_notes`)."""
+def measure_recording(audio_16k: np.ndarray, features: Features | None = None
+                      ) -> list[NoteExpression]:
+    """Per-note expression of one recording of one instrument, no score: notes found from the
+    pitch and power alone (:func:`ddspkit.analysis.expression.segment_notes`) and measured with
+    the audio (:func:`ddspkit.analysis.expression.measure_notes`).
+
+    Args:
+        audio_16k: [T] mono audio at 16 kHz.
+        features: its :class:`~ddspkit.analysis.features.Features` with the tracker's own pitch,
+            as ``extract_features(audio_16k, sharpen=False)`` gives them (sharpened note
+            changes would read as steps), T // 320 + 1 frames; extracted when None (the pitch
+            tracker is most of the cost: pass them where they are at hand).
+    Returns:
+        One :class:`~ddspkit.analysis.expression.NoteExpression` per note found.
+    Raises:
+        ValueError: features of another length than the audio's.
+    """
     from ddspkit.analysis.expression import measure_notes, segment_notes
     from ddspkit.analysis.features import extract_features
 
-    measured = []
-    for audio_16k in recordings:
+    if features is None:
         features = extract_features(audio_16k, sharpen=False)
-        notes = segment_notes(features.f0_hz, features.power_db, features.voiced)
-        measured += measure_notes(features.f0_hz, features.power_db, features.voiced, notes,
-                                  audio_16k=audio_16k)
+    elif features.n_frames != len(audio_16k) // HOP_SAMPLES + 1:
+        raise ValueError(f"features of {features.n_frames} frames for {len(audio_16k)} samples "
+                         f"(expected {len(audio_16k) // HOP_SAMPLES + 1})")
+    f0_hz, power_db, voiced = features.f0_hz, features.power_db, features.voiced
+    notes = segment_notes(f0_hz, power_db, voiced)
+    return measure_notes(f0_hz, power_db, voiced, notes, audio_16k=audio_16k)
+
+
+def profile_from_recordings(recordings: Iterable[np.ndarray], source: str = "training recordings",
+                            features: Iterable[Features | None] | None = None) -> ExpressionProfile:
+    """Learn a profile from recordings of one instrument: ``recordings`` yields [T] mono
+    audio at 16 kHz; ``features``, when given, yields for each its features with the tracker's
+    own pitch or None (see :func:`measure_recording`)."""
+    recordings = list(recordings)
+    given = [None] * len(recordings) if features is None else list(features)
+    if len(given) != len(recordings):
+        raise ValueError(f"{len(given)} features for {len(recordings)} recordings")
+    measured = []
+    for audio_16k, recording_features in zip(recordings, given, strict=True):
+        measured += measure_recording(audio_16k, recording_features)
     return learn_profile(measured, source)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ddspkit import paths
-from ddspkit.analysis.features import Features, extract_features
+from ddspkit.analysis.features import Features, extract_features_and_tracked_f0
 from ddspkit.analysis.statistics import DatasetStatistics, compute_statistics
 from ddspkit.audio import AUDIO_EXTENSIONS, atomic_write, load_audio
 from ddspkit.config import FRAME_RATE_HZ, HOP_SAMPLES, SAMPLE_RATE_HZ
@@ -40,6 +40,16 @@ class PreparedFile:
     features: Features
     clipped_share: float = 0.0
     n_nonfinite: int = 0
+    # [F] the tracker's own pitch (note changes not sharpened), for learning the player's
+    # expression; None from a cache written before it was kept
+    f0_tracked_hz: np.ndarray | None = None
+
+    def tracked_features(self) -> Features | None:
+        """The features with the tracker's own pitch (as ``extract_features(audio,
+        sharpen=False)``), None when not kept."""
+        if self.f0_tracked_hz is None:
+            return None
+        return Features(self.f0_tracked_hz, self.features.f0_confidence, self.features.power_db)
 
 
 @dataclass
@@ -98,21 +108,22 @@ def prepare_file(path: Path, cache: Path | None) -> PreparedFile:
         try:
             with np.load(cached, allow_pickle=False) as data:
                 features = Features(data["f0_hz"], data["f0_confidence"], data["power_db"])
+                tracked = data["f0_tracked_hz"] if "f0_tracked_hz" in data.files else None
                 return PreparedFile(path, data["audio"], features, float(data["clipped_share"]),
-                                    int(data["n_nonfinite"]))
+                                    int(data["n_nonfinite"]), tracked)
         except (OSError, KeyError, ValueError):
             log.warning("%s: cache entry unreadable, recomputing", path)
     audio, _, n_nonfinite = load_audio(path, SAMPLE_RATE_HZ)
     if len(audio) < HOP_SAMPLES * 4:
         raise UserError(f"{path}: too short ({len(audio) / SAMPLE_RATE_HZ:.2f} s)")
     clipped_share = float(np.mean(np.abs(audio) >= CLIP_LEVEL))
-    features = extract_features(audio)
+    features, tracked = extract_features_and_tracked_f0(audio)
     if cached is not None:
         arrays = dict(audio=audio, f0_hz=features.f0_hz, f0_confidence=features.f0_confidence,
-                      power_db=features.power_db, clipped_share=clipped_share,
-                      n_nonfinite=n_nonfinite)
+                      power_db=features.power_db, f0_tracked_hz=tracked,
+                      clipped_share=clipped_share, n_nonfinite=n_nonfinite)
         atomic_write(cached, lambda tmp: np.savez(tmp, **arrays))
-    return PreparedFile(path, audio, features, clipped_share, n_nonfinite)
+    return PreparedFile(path, audio, features, clipped_share, n_nonfinite, tracked)
 
 
 @dataclass

@@ -512,9 +512,11 @@ class _Trainer:
         if self.meta["rollbacks"]:
             provenance["rollbacks"] = {"events": self.meta["rollbacks"],
                                        "learning_rate_scale": self.meta["lr_scale"]}
-        # How the player of these recordings shapes notes, for MIDI: seconds of CPU
-        profile = profile_from_recordings([f.audio for f in self.data.files],
-                                          f"{len(self.data.files)} training recordings")
+        # How the player of these recordings shapes notes, for MIDI: from the pitch tracked in
+        # preparing them (the tracker runs again only for files cached before it was kept)
+        files = self.data.files
+        profile = profile_from_recordings([f.audio for f in files], f"{len(files)} training recordings",
+                                          [f.tracked_features() for f in files])
         info = ModelInfo(self.name, self.instrument.config, self.data.statistics, provenance,
                          expression_profile=profile)
         return save_model(self.model_path, self.instrument, info)
