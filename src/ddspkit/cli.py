@@ -655,7 +655,7 @@ def live_cmd(
     except BaseException:
         io.close()
         raise
-    slack, slack_source = _live_slack(engine, midi, block, rate, slack_ms)
+    slack, slack_source = live.choose_slack(engine, midi, block, rate, slack_ms)
     total_ms = 1000 * (engine.latency_samples + slack) / rate
     source = "MIDI" if midi else "audio in"
     if midi and getattr(io, "midi", None) is not None:
@@ -706,19 +706,6 @@ def _open_backend(name: str, *, midi: bool, client_name: str, rate: int | None, 
 
 def engine_name(model: str) -> str:
     return Path(model).stem if ("/" in model or "\\" in model) else model
-
-
-def _live_slack(engine, midi: bool, block: int, rate: int, slack_ms: float | None) -> tuple[int, str]:
-    """(slack in samples, where it came from): ``--slack-ms``, or measured on this machine."""
-    from ddspkit.stream import live
-
-    if slack_ms is not None:
-        if not 0 <= slack_ms <= 1000:
-            raise UserError(f"--slack-ms {slack_ms:g}: choose between 0 and 1000 ms")
-        return live.slack_in_blocks(slack_ms, block, rate), "--slack-ms"
-    frame_ms = live.frame_cost_ms(engine, midi, block)
-    return (live.slack_in_blocks(live.auto_slack_ms(frame_ms), block, rate),
-            f"a frame takes {frame_ms:.1f} ms here")
 
 
 def _live_engine(model: str, rate: int, midi: bool, voices: int, options: dict, expression: str = "plain"):

@@ -28,6 +28,7 @@ from ddspkit.stream.live import (
     RingBuffer,
     auto_slack_ms,
     choose_device,
+    choose_slack,
     frame_cost_ms,
     run_live,
     slack_in_blocks,
@@ -312,3 +313,12 @@ def test_frame_cost_of_the_real_engines_includes_note_starts():
     assert synth.samples_in == 0 and synth.frame_index == 0 and not synth.parts
     effect = EffectEngine(model, RATE, reverb=False)
     assert frame_cost_ms(effect, False, 256) > 0.0 and effect.frame_index == 0
+
+
+def test_slack_given_or_measured_and_a_bad_one_refused():
+    engine = FrameEngine(0.003)
+    assert choose_slack(engine, False, 128, RATE, 4.0) == (256, "--slack-ms")
+    slack, source = choose_slack(engine, False, 128, RATE, None)
+    assert source.startswith("a frame takes ") and slack >= 1.25 * 0.003 * RATE and slack % 128 == 0
+    with pytest.raises(UserError, match="--slack-ms -1"):
+        choose_slack(engine, False, 128, RATE, -1.0)

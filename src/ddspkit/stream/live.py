@@ -373,6 +373,20 @@ def auto_slack_ms(frame_ms: float) -> float:
     return SLACK_MARGIN * frame_ms + WAKE_UP_MS
 
 
+def choose_slack(engine, synth: bool, block_samples: int, rate_hz: int,
+                 slack_ms: float | None) -> tuple[int, str]:
+    """(slack in samples, where it came from, for the start-up line): ``slack_ms`` (the
+    user's ``--slack-ms``), or by default measured on this machine (:func:`frame_cost_ms`,
+    :func:`auto_slack_ms`). Raises UserError for a slack outside 0..1000 ms."""
+    if slack_ms is not None:
+        if not 0 <= slack_ms <= 1000:
+            raise UserError(f"--slack-ms {slack_ms:g}: choose between 0 and 1000 ms")
+        return slack_in_blocks(slack_ms, block_samples, rate_hz), "--slack-ms"
+    frame_ms = frame_cost_ms(engine, synth, block_samples)
+    return (slack_in_blocks(auto_slack_ms(frame_ms), block_samples, rate_hz),
+            f"a frame takes {frame_ms:.1f} ms here")
+
+
 def slack_in_blocks(slack_ms: float, block_samples: int, rate_hz: int) -> int:
     """The slack in samples: the smallest whole number of blocks (at least one) that covers
     ``slack_ms``. The worker gets input a whole block at a time, so a part of a block would
