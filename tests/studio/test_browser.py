@@ -318,7 +318,8 @@ def test_start_and_resume_with_every_field_at_its_default_train(page, studio, ch
         fresh.fill("#train_name input, #train_name textarea", "Singer")
         fresh.click("#train_resume")
         seen = status_texts_until(fresh, "#train_status", r"step \d+/1000")
-        assert any("resuming Singer on the recordings" in t for t in seen), seen
+        # said until the first step (a slow machine replaces the click's answer before a poll)
+        assert any("resuming Singer" in t for t in seen), seen
         stopped_at = int(page_step(seen[-1]))
         assert stopped_at > 1 and f"training Singer from {chosen}: step" in seen[-1], seen[-1]
         fresh.click("#train_stop")

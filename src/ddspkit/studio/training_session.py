@@ -138,17 +138,19 @@ class TrainingSession(TrainingObserver):
         folder, notes = data_folder(name, folder_text, uploads)
         run = RunFolder.named(name)
         resuming = run.resumes(restart)
+        # said on every line until the first step, not only in the moment of the click
+        doing = f"{'resuming' if resuming else 'training'} {name}"
         self._run, self._losses, self._progress = run, [], Progress()
         self._old_rows = len(run.history()) if restart else 0
         with self._lock:
-            self._state = Snapshot("preparing", name, f"reading the recordings in {folder}", 0.0,
+            self._state = Snapshot("preparing", name, f"{doing}: reading the recordings in {folder}", 0.0,
                                    self._state.version + 1, self._curve(), None, None,
                                    folder, notes)
 
         def work(job: Job):
             self._job = job  # the observer's should_stop asks this job, never the last one
             data = prepare(folder, on_file=lambda path, problem: job.report(f"read {path.name}"))
-            self._update(phase="training", data=data, text=f"{name}: loading the run", fraction=0.0)
+            self._update(phase="training", data=data, text=f"{doing}: loading the run", fraction=0.0)
             try:
                 return train(data, name, recipe, n_steps=n_steps, restart=restart, run_dir=run.path,
                              max_checkpoints=PREVIEWS_PER_RUN, source=str(folder.resolve()),
@@ -160,7 +162,7 @@ class TrainingSession(TrainingObserver):
         if self._job is None:
             self._update(phase="idle", text="")
             raise UserError("another job is running: wait for it, or stop it")
-        return f"{'resuming' if resuming else 'training'} {name} on the recordings in {folder}"
+        return f"{doing} on the recordings in {folder}"
 
     def stop(self) -> bool:
         """Ask the run to stop after the current step (it saves first)."""
