@@ -102,10 +102,7 @@ def compare(model: Model, midi_path: Path, output_dir: Path, soundfont: Path | N
     measured = None if polyphonic else {"model": measure_expression(ours, score_notes),
                                         "sample-based": measure_expression(sampled_16k, score_notes)}
     own = model.info.expression_profile
-    # learned: drawn from its own profile (or the literature's, which a model without one plays)
-    played = ("plain" if played_profile is None else "learned"
-              if played_profile is own or (own is None and played_profile.source == "literature")
-              else "another profile")
+    played = _how_played(played_profile, own)
     which = ("the profile it played with" if played == "another profile" else
              "its profile" if own is not None else "the literature's profile (it has none)")
     expression_figure_path = _expression_figure(profile, measured, model.name, played, which,
@@ -145,6 +142,16 @@ def _level_match(ours: np.ndarray, sampled: np.ndarray) -> tuple[np.ndarray, np.
     if peak > 0.99:
         sampled, ours = sampled * 0.99 / peak, ours * 0.99 / peak
     return ours, sampled, gain
+
+
+def _how_played(played_profile: ExpressionProfile | None, own: ExpressionProfile | None) -> str:
+    """"plain", "learned" (drawn from the model's own profile, or from the literature's, which
+    a model without one plays) or "another profile" (a profile's file)."""
+    if played_profile is None:
+        return "plain"
+    if played_profile is own or (own is None and played_profile.source == "literature"):
+        return "learned"
+    return "another profile"
 
 
 def _expression_figure(profile: ExpressionProfile | None,

@@ -318,6 +318,6 @@ def plot_expression(profile, measured: dict, path: str | Path, title: str = "",
     ax.set_ylim(0, 100)
     ax.set_title("long notes with vibrato (%)", fontsize="medium")
     ax.set_xticks(range(len(shares)), ["profile", *names], fontsize="small")
-    fig.suptitle(f"{literal(title)}  (boxes: the profile, 5/25/50/75/95 %; dots: each note measured, "
+    fig.suptitle(f"{literal(title)}\n(boxes: the profile, 5/25/50/75/95 %; dots: each note measured, "
                  "bar: their median)", fontsize="medium")
     return save_figure(fig, path)

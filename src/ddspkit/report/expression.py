@@ -51,7 +51,7 @@ def share_text(measured: MeasuredExpression) -> str:
 
 
 def aspect_rows(profiles: dict[str, ExpressionProfile | None],
-                    measured: dict[str, MeasuredExpression]) -> tuple[list[str], list[list[str]]]:
+                measured: dict[str, MeasuredExpression]) -> tuple[list[str], list[list[str]]]:
     """(headers, rows) of text: one row per shown aspect and one for the share of long notes
     with a vibrato; a column per profile (label -> profile; None: the literature's, as a model
     without one plays), then one per measured rendering or recording (label -> measurement)."""

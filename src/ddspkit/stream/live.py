@@ -356,9 +356,9 @@ def frame_cost_ms(engine, synth: bool, block_samples: int, seconds: float = PROB
             events = [(0, mido.Message("note_on", note=note, velocity=100))]
         elif synth and period <= phase < period + block_samples:
             events = [(0, mido.Message("note_off", note=note, velocity=0))]
-        t = np.arange(start, start + block_samples) / rate
-        tone = (0.3 * np.sin(2 * np.pi * 220.0 * t) * ((np.arange(start, start + block_samples)
-                                                        % (2 * period)) < period)).astype(np.float32)
+        samples = np.arange(start, start + block_samples)
+        tone = (0.3 * np.sin(2 * np.pi * 220.0 * samples / rate)
+                * (samples % (2 * period) < period)).astype(np.float32)
         frames_before = probe.frame_index
         began = time.perf_counter()
         probe.process(block_samples, events) if synth else probe.process(tone)
