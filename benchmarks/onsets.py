@@ -7,7 +7,8 @@ the 2 ms RMS envelope first rises half-way in dB from the silence before it to i
 note-on, or for the audio paths the input's own onset), the spread (max - min) and the worst,
 beside the latency each path declares, and FluidSynth's sampled rendering of the same MIDI as
 the reference for "on time". The effect and transfer paths take FluidSynth's rendering as
-their input.
+their input: the model's own instrument (the GM program its training data was rendered with),
+or ``--program``.
 """
 
 from __future__ import annotations
@@ -35,12 +36,16 @@ BLOCK = 64
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", default="Violin")
+    parser.add_argument("--program", type=int, default=None,
+                        help="GM program of the notes (default: the model's training data's)")
     args = parser.parse_args()
     use_one_thread()
     model = ddspkit.load_model(args.model, "cpu")
+    recipe = model.info.provenance.get("data", {}).get("recipe", {})
+    program = args.program if args.program is not None else int(recipe.get("program", 40))
     folder = Path(tempfile.mkdtemp())
     midi = folder / "notes.mid"
-    starts, ends = isolated_notes_midi(midi, N_NOTES)
+    starts, ends = isolated_notes_midi(midi, N_NOTES, program=program)
     # FluidSynth's rendering, dry (as ddspkit renders sampled references everywhere)
     sampled = render_midi(midi, sample_rate_hz=RATE_HZ)
     write_audio(folder / "sampled.wav", sampled, RATE_HZ)
@@ -59,7 +64,8 @@ def main() -> None:
     transferred = model.transfer(sampled, RATE_HZ, reverb=False).audio
     rows.append(("transfer (dry)", onset_lags(transferred, RATE_HZ, starts, ends, reference=sampled), "-"))
 
-    table = Table(title=f"note onsets, {args.model}, {N_NOTES} notes at off-grid times, {RATE_HZ} Hz")
+    table = Table(title=f"note onsets, {args.model} (notes on GM program {program}), {N_NOTES} notes at "
+                        f"off-grid times, {RATE_HZ} Hz")
     for column in ("path", "median lag", "spread", "worst", "missed", "declared latency"):
         table.add_column(column)
     for label, lags, declared in rows:

@@ -10,9 +10,13 @@ rendering of the same frames sounds like, delayed by that many samples. It is th
 
 - effect mode: the tracker's lookahead (10 ms), one frame (each hop ramps from a frame to the
   next: the next must be known) and the two resamplers (about 0.6 ms each way; none at
-  16 kHz): 31.5 ms at 48 kHz, 30 ms at 16 kHz. Where a note starts, the decoder is run ahead
-  so that it sounds at once; the tracker's gate still waits for a clear pitch, so a note's
-  onset is heard about 38 ms after the input's (``benchmarks/onsets.py``).
+  16 kHz): 31.2 ms at 48 kHz, 30 ms at 16 kHz. That is the delay of a sustained sound. A
+  note after silence is heard sooner: the tracker tries its gates every 4 ms between frames
+  and starts the frame grid again where a note is found (the hop that ramps to that frame
+  replaces the silence still queued), the decoder is run ahead on it, and its attack sounds
+  at least at the model's quietest notes' level; so a note is heard once its pitch is clear,
+  12 to 28 ms after the input's onset on sampled flute, cello, violin and trumpet notes
+  (``benchmarks/onsets.py``).
 - synth mode: the output resampler only (0.65 ms at 48 kHz). A note that finds its voice
   silent starts that voice's frames at its own sample, and each frame is computed one hop
   before it sounds, exactly as ``ddspkit render`` plays a file: a note is heard at its
@@ -24,6 +28,7 @@ block's duration (``ddspkit live`` does it off the audio thread, see :mod:`ddspk
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import numpy as np
@@ -43,7 +48,10 @@ from ddspkit.stream.voices import VoiceBank
 
 MIN_BLOCK, MAX_BLOCK = 1, 1 << 16
 LIMIT_FROM = 0.9  # a soft limiter takes over above this: the output never exceeds 0 dBFS
+SILENT_PEAK = 1e-3  # a hop whose peak stays under -60 dBFS may be taken back for an onset
 ATTACK_RISE_DB = 6.0  # a live input's power rising this much in one frame is an attack
+ATTACK_FLOOR_QUANTILE = 5  # %: a note's attack sounds at least at the model's quietest notes' level
+ATTACK_MAX_FRAMES = 5  # frames after a note's start that may still count as its attack
 
 
 def use_one_thread() -> None:
@@ -68,22 +76,56 @@ def soft_limit(audio: np.ndarray) -> np.ndarray:
 
 
 class _OutputStage:
-    """16 kHz hops (in order, from model time 0) -> room -> host rate -> FIFO delayed by L."""
+    """16 kHz hops (in order, from model time 0) -> room -> host rate -> FIFO delayed by L.
+
+    The last hop pushed can be taken back while it is still silent (:meth:`rewind`): a note
+    found between two frames then starts at once, in place of the rest of that silence.
+    """
 
     def __init__(self, instrument, sample_rate_hz: int, latency_samples: int, reverb: bool) -> None:
         self.room = StreamReverb.for_instrument(instrument) if reverb else None
         self.up = StreamResampler(SAMPLE_RATE_HZ, sample_rate_hz)
         self.fifo = np.zeros(latency_samples, np.float32)
         self.underruns = 0
+        self.pushed = latency_samples  # host samples made so far: the FIFO ends there...
+        self.pulled = 0  # ...and starts here
+        self._skip = 0  # host samples still to drop from what is made next (played already)
+        self._rewind_point: tuple | None = None  # (room, resampler, pushed) before the last hop
 
-    def add_hop(self, dry_16k: np.ndarray) -> None:
-        hop = self.room.process(dry_16k) if self.room is not None else dry_16k
-        self.up.push(hop)
-        self.fifo = np.concatenate([self.fifo, self.up.pull(self.up.available())])
+    def add_hop(self, dry_16k: np.ndarray, silent: bool = False) -> None:
+        """Push a hop; ``silent``: it holds no sound, so :meth:`rewind` may take it back."""
+        self._rewind_point = ((copy.deepcopy(self.room), copy.deepcopy(self.up), self.pushed)
+                              if silent else None)
+        self._push(dry_16k)
+
+    @property
+    def can_rewind(self) -> bool:
+        return self._rewind_point is not None
+
+    def rewind(self, keep_16k: int) -> None:
+        """Take back the last (silent) hop but its first ``keep_16k`` samples, which become
+        zeros; what of it was already pulled stays played."""
+        assert self._rewind_point is not None
+        self.room, self.up, pushed = self._rewind_point
+        self._rewind_point = None
+        self.fifo = self.fifo[: max(0, pushed - self.pulled)]
+        self._skip = max(0, self.pulled - pushed)
+        self.pushed = pushed
+        self._push(np.zeros(keep_16k, np.float32))
+
+    def _push(self, dry_16k: np.ndarray) -> None:
+        wet = self.room.process(dry_16k) if self.room is not None else dry_16k
+        self.up.push(wet)
+        out = self.up.pull(self.up.available())
+        self.pushed += len(out)
+        skip = min(self._skip, len(out))
+        self._skip -= skip
+        self.fifo = np.concatenate([self.fifo, out[skip:]])
 
     def pull(self, n: int) -> np.ndarray:
         out = self.fifo[:n]
         self.fifo = self.fifo[n:]
+        self.pulled += n
         if len(out) < n:  # never happens when the latency is right; counted for the tests
             self.underruns += 1
             out = np.concatenate([out, np.zeros(n - len(out), np.float32)])
@@ -174,8 +216,12 @@ class EffectEngine(StreamEngine):
         self.latency_samples = _latency(sample_rate_hz, frame_ready_at, lambda k: k * HOP_SAMPLES)
         self._output = _OutputStage(instrument, sample_rate_hz, self.latency_samples, reverb)
         self.features: list[tuple[float, float]] | None = [] if record_features else None
+        self.frame_centres: list[int] = []  # with record_features: each frame's 16 kHz sample
         self.hurried_frames: list[int] = []  # with record_features: where notes began (VoiceBank.hurry)
         self._gate_was_open, self._last_power_db = False, -DB_RANGE
+        self._attack_frames, self._last_input_power_db = 0, -DB_RANGE
+        self._attack_floor_db = (float(statistics.power_quantiles_db[ATTACK_FLOOR_QUANTILE])
+                                 if statistics is not None else -DB_RANGE)
 
     def set_pitch_shift(self, semitones: float) -> None:
         self.adjuster.pitch_shift_semitones = float(semitones)
@@ -191,8 +237,15 @@ class EffectEngine(StreamEngine):
         block = self._check_block(block)
         self.down.push(np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0))
         self.tracker.push(self.down.pull(self.down.available()))
-        while self.tracker.ready():
-            self._frame()
+        while True:
+            if self._output.can_rewind and (earlier := self.tracker.early_onset()):
+                # A note begins between two frames, after silence: its first frame is taken
+                # there, and its first hop replaces the silent rest of the last one.
+                self._output.rewind(HOP_SAMPLES - earlier)
+            elif self.tracker.ready():
+                self._frame()
+            else:
+                break
         return self._output.pull(len(block))
 
     def _frame(self) -> None:
@@ -200,6 +253,18 @@ class EffectEngine(StreamEngine):
         f0_hz, power_db = self.adjuster(frame)
         if self.frame_index == 0 and np.float32(f0_hz) != np.float32(self._primed_f0_hz):
             self.voices.state[0] = self.voices.primed_state(f0_hz)  # the input began voiced
+        if frame.gate_open and not self._gate_was_open:
+            self._attack_frames = ATTACK_MAX_FRAMES
+        elif not frame.gate_open or power_db <= self._last_input_power_db:
+            self._attack_frames = 0  # the attack is over when the level stops rising
+        self._last_input_power_db = power_db
+        if self._attack_frames > 0 and frame.confidence >= self.tracker.settings.clarity_open:
+            # The input's level at a note's first frames is that of a sound only beginning
+            # (its windows still hold the silence before); the model, which learned from
+            # windows centred on each frame, would answer it with silence for a frame or two.
+            # Only where the pitch is certain: a doubtful one is better not heard.
+            power_db = max(power_db, self._attack_floor_db)
+            self._attack_frames -= 1
         # A note starts, or its attack is still rising fast: the decoder answers it now.
         rising = power_db - self._last_power_db >= ATTACK_RISE_DB
         attack = frame.gate_open and (not self._gate_was_open or rising)
@@ -211,9 +276,11 @@ class EffectEngine(StreamEngine):
         audio, sounding = self.voices.step(np.array([f0_hz]), np.array([power_db]))
         if self.features is not None:
             self.features.append((f0_hz, power_db))
+            self.frame_centres.append(self.tracker.next_centre - HOP_SAMPLES)
         self.frame_index += 1
         if sounding[0]:
-            self._output.add_hop(_finite(audio[0].numpy()))
+            hop = _finite(audio[0].numpy())
+            self._output.add_hop(hop, silent=not frame.gate_open and np.abs(hop).max() < SILENT_PEAK)
 
 
 class SynthEngine(StreamEngine):

@@ -14,6 +14,11 @@ so a DC offset reads as silence. Two gates with hysteresis decide whether a note
 breath and bow noise have none) and level. While they are closed the model hears silence,
 so noise between notes stays silent instead of becoming a buzz, and the last confident pitch
 is held, so note edges never hiccup to a wrong pitch.
+
+A note after silence starts the frame grid again (:meth:`StreamTracker.early_onset`): while the
+gates are closed the opening test also runs every 4 ms between frames, and where it passes,
+the next frame is taken there and the grid goes on from it. A note's first frame is then at
+most 4 ms after the tracker can tell it is there, not up to a whole 20 ms frame later.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ class TrackerSettings:
     level_close_db: float = -66.0
     close_after_frames: int = 2  # frames below the close thresholds before a gate closes
     closed_attenuation_db: float = 40.0  # power the model hears below the input while closed
+    onset_check_samples: int = 64  # while closed, the gates are also tried this often (4 ms); 0: never
+    onset_level_db: float = -50.0  # ...and open there from this level
 
 
 @dataclass
@@ -127,6 +134,8 @@ class StreamTracker:
         self._buffer = np.zeros(self.history, np.float32)  # zeros before the stream starts
         self._buffer_start = -self.history  # stream index of _buffer[0]
         self.next_index = 0  # the next frame to report
+        self.origin = 0  # frame k is at sample origin + k * 320; an early onset moves it
+        self._tried_until = s.lookahead_samples - HOP_SAMPLES  # the last window end tested
         self.f0_hz = initial_f0_hz
         self._voiced = _Gate(s.clarity_open, s.clarity_close, s.close_after_frames)
         self._loud = _Gate(s.level_open_db, s.level_close_db, s.close_after_frames)
@@ -135,14 +144,49 @@ class StreamTracker:
         clean = np.nan_to_num(np.asarray(audio_16k, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         self._buffer = np.concatenate([self._buffer, np.clip(clean, -1.0, 1.0)])
 
+    @property
+    def next_centre(self) -> int:
+        """Stream sample (16 kHz) of the next frame."""
+        return self.origin + self.next_index * HOP_SAMPLES
+
     def ready(self) -> bool:
-        needed = self.next_index * HOP_SAMPLES + self.settings.lookahead_samples
-        return self._buffer_start + len(self._buffer) >= needed
+        return self._buffer_start + len(self._buffer) >= self.next_centre + self.settings.lookahead_samples
+
+    def early_onset(self) -> int:
+        """While no note sounds, try the opening test every ``onset_check_samples`` between the
+        last frame and the next; where it passes, the next frame moves there (it is then
+        :meth:`ready`). Returns how many samples earlier the next frame now is (0: no onset).
+        """
+        s = self.settings
+        next_end = self.next_centre + s.lookahead_samples
+        if s.onset_check_samples <= 0 or (self._voiced.is_open and self._loud.is_open):
+            return 0
+        available = self._buffer_start + len(self._buffer)
+        end = self._tried_until + s.onset_check_samples
+        while end < next_end and end <= available:
+            self._tried_until = end
+            if self._opens(end):
+                self.origin -= next_end - end
+                return next_end - end
+            end += s.onset_check_samples
+        return 0
+
+    def _opens(self, end: int) -> bool:
+        """Would a frame whose windows end at stream sample ``end`` open both gates?"""
+        s = self.settings
+        stop = end - self._buffer_start
+        power_window = self._buffer[stop - s.power_window_samples : stop].astype(np.float64)
+        if 10.0 * np.log10(max(float(np.var(power_window)), 1e-12)) < s.onset_level_db:
+            return False
+        pitch_window = self._buffer[stop - s.pitch_window_samples : stop].astype(np.float64)
+        f0_hz, clarity = nsdf_pitch(pitch_window, s.min_f0_hz, s.max_f0_hz, s.key_peak_ratio)
+        return f0_hz > 0 and clarity >= s.clarity_open
 
     def next_frame(self) -> TrackedFrame:
         s = self.settings
-        centre = self.next_index * HOP_SAMPLES
+        centre = self.next_centre
         end = centre + s.lookahead_samples - self._buffer_start
+        self._tried_until = centre + s.lookahead_samples
         # Two periods of the lowest expected pitch; the longer window also looks further back,
         # so a sounding note above 110 Hz gets the short one, centred: no lag on vibrato.
         width = (s.short_pitch_window_samples if self._voiced.is_open and
@@ -164,7 +208,8 @@ class StreamTracker:
         return TrackedFrame(self.f0_hz, clarity, power_db, gate_open)
 
     def _trim(self) -> None:
-        keep_from = self.next_index * HOP_SAMPLES - self.history - self._buffer_start
+        # an early onset may move the next frame up to a hop earlier: keep its windows
+        keep_from = self.next_centre - HOP_SAMPLES - self.history - self._buffer_start
         if keep_from > 8192:
             self._buffer = self._buffer[keep_from:]
             self._buffer_start += keep_from
