@@ -72,10 +72,11 @@ def test_live_effect_follows_the_inputs_onsets(violin, notes, sampled):
     streamed = stream_audio_file(wav, violin, block_samples=64, sample_rate_hz=RATE_HZ, reverb=False)
     lags = onset_lags(streamed.audio[: len(reference)], RATE_HZ, starts_s, ends_s, reference=reference)
     assert lags.missed == 0
-    # measured 27.8 ms, declared 31.2 ms (38 ms while notes waited for the next 20 ms frame,
-    # 65 ms before the decoder answered attacks at once); the violin's samples take 18-43 ms
-    # to show a clear pitch, which the gate waits for
-    assert lags.median_ms <= 32.0, lags.lags_ms
+    # measured 19.8 ms (the goal: 20 ms), where the declared (sustained) latency is
+    # 31.2 ms; 27.8 ms while an attack waited for a clear pitch (18-43 ms into the violin's
+    # samples), 38 ms while notes waited for the next 20 ms frame, 65 ms before the decoder
+    # answered attacks at once
+    assert lags.median_ms <= 21.0, lags.lags_ms
 
 
 @pytest.mark.slow

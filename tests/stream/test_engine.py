@@ -59,6 +59,7 @@ def offline_twin(instrument, engine) -> np.ndarray:
         keep = torch.tensor(heard)
         controls = type(controls)(*(c[:, keep] for c in (controls.amplitude, controls.harmonic_distribution,
                                                            controls.noise_magnitudes)))
+        controls.amplitude[0, engine.unpitched_frames] = 0.0  # an attack's noise before its pitch
         f0_heard = torch.tensor(f0)[keep]
         dry = instrument.synthesize_chunked(controls, f0_heard, (len(f0_heard) - 1) * 320, 1500, 0, 0)[0]
         # Frame i's hop ramps to it over the 320 samples before it. A note found between two
@@ -344,6 +345,31 @@ def test_tracker_follows_vibrato_without_snapping():
     assert np.median(np.abs(cents(tracked, truth))) < 5
     semitones = 12 * np.log2(tracked / 440.0)
     assert np.mean(np.abs(semitones - np.round(semitones)) > 0.2) > 0.3  # between the keys
+
+
+def test_tracker_opens_on_an_attack_before_its_pitch_is_clear_and_never_on_noise():
+    rng = np.random.default_rng(1)
+    t = np.arange(int(0.3 * 16000)) / 16000
+    tone = 0.2 * sum(np.sin(2 * np.pi * k * 330.0 * t) / k for k in range(1, 6)) * np.minimum(1, t / 0.005)
+    scrape = 0.15 * rng.standard_normal(len(t)) * np.exp(-t / 0.015)  # a bow's noise, gone in 30 ms
+    noise = 0.01 * rng.standard_normal(8000)  # -40 dBFS
+    start, quiet = 3000, np.zeros(8000)
+    tracker = StreamTracker()
+    tracker.push(np.concatenate([quiet[:start], tone + scrape, quiet, noise, quiet]).astype(np.float32))
+    frames = []  # (window end, frame)
+    while tracker.early_onset() or tracker.ready():
+        if tracker.ready():
+            end = tracker.next_centre + tracker.settings.lookahead_samples
+            frames.append((end, tracker.next_frame()))
+    sounding = [(end, f) for end, f in frames if f.gate_open]
+    first_end, first = sounding[0]
+    assert not first.pitched  # the scrape still covers the pitch: the noise alone will sound...
+    assert first_end - start <= 0.012 * 16000  # ...12 ms into the note at most
+    pitched = [f for _, f in sounding if f.pitched]
+    assert sounding[1][1].pitched and abs(cents(sounding[1][1].f0_hz, 330.0)) < 10  # then the note
+    assert len(pitched) >= 12
+    noise_start = start + len(t) + len(quiet)
+    assert not [end for end, f in frames if f.gate_open and end > noise_start]  # noise never opens it
 
 
 # --- bad input ------------------------------------------------------------------------------

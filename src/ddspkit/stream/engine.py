@@ -14,9 +14,9 @@ rendering of the same frames sounds like, delayed by that many samples. It is th
   note after silence is heard sooner: the tracker tries its gates every 4 ms between frames
   and starts the frame grid again where a note is found (the hop that ramps to that frame
   replaces the silence still queued), the decoder is run ahead on it, and its attack sounds
-  at least at the model's quietest notes' level; so a note is heard once its pitch is clear,
-  12 to 28 ms after the input's onset on sampled flute, cello, violin and trumpet notes
-  (``benchmarks/onsets.py``).
+  at least at the model's quietest notes' level, as noise alone while its pitch is not yet
+  clear; so a note is heard 10 to 20 ms after the input's onset on sampled flute, cello,
+  violin and trumpet notes (``benchmarks/onsets.py``).
 - synth mode: the output resampler only (0.65 ms at 48 kHz). A note that finds its voice
   silent starts that voice's frames at its own sample, and each frame is computed one hop
   before it sounds, exactly as ``ddspkit render`` plays a file: a note is heard at its
@@ -217,9 +217,11 @@ class EffectEngine(StreamEngine):
         self._output = _OutputStage(instrument, sample_rate_hz, self.latency_samples, reverb)
         self.features: list[tuple[float, float]] | None = [] if record_features else None
         self.frame_centres: list[int] = []  # with record_features: each frame's 16 kHz sample
+        self.unpitched_frames: list[int] = []  # with record_features: attacks heard as noise only
         self.hurried_frames: list[int] = []  # with record_features: where notes began (VoiceBank.hurry)
         self._gate_was_open, self._last_power_db = False, -DB_RANGE
         self._attack_frames, self._last_input_power_db = 0, -DB_RANGE
+        self._was_unpitched = False
         self._attack_floor_db = (float(statistics.power_quantiles_db[ATTACK_FLOOR_QUANTILE])
                                  if statistics is not None else -DB_RANGE)
 
@@ -258,29 +260,39 @@ class EffectEngine(StreamEngine):
         elif not frame.gate_open or power_db <= self._last_input_power_db:
             self._attack_frames = 0  # the attack is over when the level stops rising
         self._last_input_power_db = power_db
-        if self._attack_frames > 0 and frame.confidence >= self.tracker.settings.clarity_open:
+        certain = frame.confidence >= self.tracker.settings.clarity_open
+        if self._attack_frames > 0 and (certain or not frame.pitched):
             # The input's level at a note's first frames is that of a sound only beginning
             # (its windows still hold the silence before); the model, which learned from
             # windows centred on each frame, would answer it with silence for a frame or two.
-            # Only where the pitch is certain: a doubtful one is better not heard.
+            # Only the noise sounds until the pitch is clear; a doubtful pitch is not heard.
             power_db = max(power_db, self._attack_floor_db)
             self._attack_frames -= 1
         # A note starts, or its attack is still rising fast: the decoder answers it now.
         rising = power_db - self._last_power_db >= ATTACK_RISE_DB
-        attack = frame.gate_open and (not self._gate_was_open or rising)
+        pitch_found = frame.pitched and self._was_unpitched
+        attack = frame.gate_open and (not self._gate_was_open or rising or pitch_found)
         if attack:
             self.voices.hurry(0, f0_hz, power_db, CONTROL_LEAD_FRAMES)
             if self.features is not None:
                 self.hurried_frames.append(self.frame_index)
         self._gate_was_open, self._last_power_db = frame.gate_open, power_db
-        audio, sounding = self.voices.step(np.array([f0_hz]), np.array([power_db]))
+        unpitched = frame.gate_open and not frame.pitched
+        self._was_unpitched = unpitched
+        audio, sounding = self.voices.step(np.array([f0_hz]), np.array([power_db]),
+                                           np.array([0.0 if unpitched else 1.0]))
         if self.features is not None:
             self.features.append((f0_hz, power_db))
             self.frame_centres.append(self.tracker.next_centre - HOP_SAMPLES)
+            if unpitched:
+                self.unpitched_frames.append(self.frame_index)
         self.frame_index += 1
         if sounding[0]:
             hop = _finite(audio[0].numpy())
-            self._output.add_hop(hop, silent=not frame.gate_open and np.abs(hop).max() < SILENT_PEAK)
+            # Silence, or an attack's noise before its pitch is clear, gives way to a note
+            # found before the next frame.
+            self._output.add_hop(hop, silent=unpitched or (not frame.gate_open
+                                                            and np.abs(hop).max() < SILENT_PEAK))
 
 
 class SynthEngine(StreamEngine):

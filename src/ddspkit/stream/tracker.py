@@ -15,10 +15,17 @@ breath and bow noise have none) and level. While they are closed the model hears
 so noise between notes stays silent instead of becoming a buzz, and the last confident pitch
 is held, so note edges never hiccup to a wrong pitch.
 
+A note's attack is often noise before it has a pitch (a bow's scrape, a breath): a sound that
+rises from silence with some periodicity (clarity 0.4; white noise stays under 0.33) opens the
+gate *unpitched* for up to two frames, its pitch provisional (:attr:`TrackedFrame.pitched`
+False; the engine sounds only the model's noise), until the pitch is clear; a sound that
+never finds one closes again, and only silence re-arms it.
+
 A note after silence starts the frame grid again (:meth:`StreamTracker.early_onset`): while the
-gates are closed the opening test also runs every 4 ms between frames, and where it passes,
-the next frame is taken there and the grid goes on from it. A note's first frame is then at
-most 4 ms after the tracker can tell it is there, not up to a whole 20 ms frame later.
+gates are closed, or an attack's pitch is not yet clear, the opening test also runs every 4 ms
+between frames, and where it passes, the next frame is taken there and the grid goes on from
+it. A note's first frame is then at most 4 ms after the tracker can tell it is there, not up
+to a whole 20 ms frame later.
 """
 
 from __future__ import annotations
@@ -49,7 +56,11 @@ class TrackerSettings:
     close_after_frames: int = 2  # frames below the close thresholds before a gate closes
     closed_attenuation_db: float = 40.0  # power the model hears below the input while closed
     onset_check_samples: int = 64  # while closed, the gates are also tried this often (4 ms); 0: never
-    onset_level_db: float = -50.0  # ...and open there from this level
+    # A sound rising from silence with some periodicity is a note's attack before its pitch
+    # is clear (a bow's or a breath's noise): it opens the gate unpitched, for at most
+    # attack_frames frames, unless the pitch becomes clear (white noise stays under 0.33).
+    clarity_attack: float = 0.4
+    attack_frames: int = 2
 
 
 @dataclass
@@ -60,7 +71,7 @@ class TrackedFrame:
     confidence: float
     power_db: float
     gate_open: bool
-
+    pitched: bool = True  # False in a note's attack before its pitch is clear
 
 def nsdf_pitch(window: np.ndarray, min_f0_hz: float, max_f0_hz: float, key_peak_ratio: float,
                sample_rate_hz: int = SAMPLE_RATE_HZ) -> tuple[float, float]:
@@ -139,6 +150,10 @@ class StreamTracker:
         self.f0_hz = initial_f0_hz
         self._voiced = _Gate(s.clarity_open, s.clarity_close, s.close_after_frames)
         self._loud = _Gate(s.level_open_db, s.level_close_db, s.close_after_frames)
+        self._attack_left = 0  # frames an unpitched attack may still last
+        self._armed = True  # no sound since the last silence: an attack may begin
+        self._sounding = False  # the last frame's gate was open...
+        self._attack_left_unpitched = False  # ...in a note's attack, its pitch not yet clear
 
     def push(self, audio_16k: np.ndarray) -> None:
         clean = np.nan_to_num(np.asarray(audio_16k, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
@@ -153,13 +168,14 @@ class StreamTracker:
         return self._buffer_start + len(self._buffer) >= self.next_centre + self.settings.lookahead_samples
 
     def early_onset(self) -> int:
-        """While no note sounds, try the opening test every ``onset_check_samples`` between the
-        last frame and the next; where it passes, the next frame moves there (it is then
-        :meth:`ready`). Returns how many samples earlier the next frame now is (0: no onset).
+        """While no note sounds (or its attack has no clear pitch yet), try the opening test
+        every ``onset_check_samples`` between the last frame and the next; where it passes, the
+        next frame moves there (it is then :meth:`ready`). Returns how many samples earlier the
+        next frame now is (0: no onset).
         """
         s = self.settings
         next_end = self.next_centre + s.lookahead_samples
-        if s.onset_check_samples <= 0 or (self._voiced.is_open and self._loud.is_open):
+        if s.onset_check_samples <= 0 or (self._sounding and not self._attack_left_unpitched):
             return 0
         available = self._buffer_start + len(self._buffer)
         end = self._tried_until + s.onset_check_samples
@@ -172,15 +188,16 @@ class StreamTracker:
         return 0
 
     def _opens(self, end: int) -> bool:
-        """Would a frame whose windows end at stream sample ``end`` open both gates?"""
+        """Would a frame whose windows end at stream sample ``end`` start a note (its attack)?"""
         s = self.settings
         stop = end - self._buffer_start
         power_window = self._buffer[stop - s.power_window_samples : stop].astype(np.float64)
-        if 10.0 * np.log10(max(float(np.var(power_window)), 1e-12)) < s.onset_level_db:
+        if 10.0 * np.log10(max(float(np.var(power_window)), 1e-12)) < s.level_open_db:
             return False
         pitch_window = self._buffer[stop - s.pitch_window_samples : stop].astype(np.float64)
         f0_hz, clarity = nsdf_pitch(pitch_window, s.min_f0_hz, s.max_f0_hz, s.key_peak_ratio)
-        return f0_hz > 0 and clarity >= s.clarity_open
+        needed = min(s.clarity_attack, s.clarity_open) if self._armed else s.clarity_open
+        return f0_hz > 0 and clarity >= needed
 
     def next_frame(self) -> TrackedFrame:
         s = self.settings
@@ -197,15 +214,32 @@ class StreamTracker:
         power_db = max(10.0 * np.log10(max(variance, 1e-12)), -DB_RANGE)
         f0_hz, clarity = nsdf_pitch(pitch_window, s.min_f0_hz, s.max_f0_hz, s.key_peak_ratio)
         loud = self._loud.update(power_db)
-        voiced = self._voiced.update(clarity if f0_hz > 0 else 0.0)
+        # A quiet periodic tail (a string still ringing) does not keep the pitch gate open
+        # for the next note: its pitch would start the note.
+        voiced = self._voiced.update(clarity if f0_hz > 0 and loud else 0.0)
         gate_open = loud and voiced
         if gate_open and f0_hz > 0 and clarity >= s.clarity_close:
             self.f0_hz = f0_hz  # a confident reading; otherwise the last one is held
+        reported_f0_hz, pitched = self.f0_hz, True
+        if not loud:
+            self._armed = True  # silence: the next sound may be a note's attack
+        if not gate_open and loud and f0_hz > 0 and clarity >= s.clarity_attack:
+            if self._armed:  # a sound rising from silence: a note's attack, its pitch not yet clear
+                self._armed, self._attack_left = False, s.attack_frames
+            if self._attack_left > 0:
+                self._attack_left -= 1
+                gate_open, pitched, reported_f0_hz = True, False, f0_hz  # a provisional pitch
+        else:
+            self._attack_left = 0
+        if gate_open and pitched:
+            self._armed = False
         if not gate_open:
             power_db = max(power_db - s.closed_attenuation_db, -DB_RANGE)
+        self._sounding = gate_open
+        self._attack_left_unpitched = gate_open and not pitched
         self.next_index += 1
         self._trim()
-        return TrackedFrame(self.f0_hz, clarity, power_db, gate_open)
+        return TrackedFrame(reported_f0_hz, clarity, power_db, gate_open, pitched)
 
     def _trim(self) -> None:
         # an early onset may move the next frame up to a hop earlier: keep its windows

@@ -104,17 +104,20 @@ class VoiceBank:
                           for row in silence_f0])
 
     @torch.inference_mode()
-    def step(self, f0_hz: np.ndarray, power_db: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    def step(self, f0_hz: np.ndarray, power_db: np.ndarray, harmonic_gain: np.ndarray | None = None
+             ) -> tuple[torch.Tensor, np.ndarray]:
         """Advance every started row by one frame.
 
         Args:
             f0_hz, power_db: [n_voices] this frame's features, by row.
+            harmonic_gain: [n_voices] factors on the frame's harmonic amplitude (0: only the
+                filtered noise sounds, as in a note's attack before its pitch is clear).
         Returns:
             ([n_voices, hop] audio, [n_voices] bool: the rows that hold audio).
         """
         # A slice indexes views, not copies: the common path stays cheap.
         return self._advance(slice(0, self.n_voices), np.asarray(f0_hz, np.float32),
-                             np.asarray(power_db, np.float32))
+                             np.asarray(power_db, np.float32), harmonic_gain=harmonic_gain)
 
     @torch.inference_mode()
     def step_rows(self, rows: np.ndarray, f0_hz: np.ndarray, power_db: np.ndarray
@@ -173,9 +176,11 @@ class VoiceBank:
         return controls, torch.cat([s for _, s in rows])
 
     def _advance(self, rows: slice | torch.Tensor, f0_hz: np.ndarray, power_db: np.ndarray,
-                 controls: Controls | None = None) -> tuple[torch.Tensor, np.ndarray]:
+                 controls: Controls | None = None, harmonic_gain: np.ndarray | None = None
+                 ) -> tuple[torch.Tensor, np.ndarray]:
         """One frame for ``rows``; ``controls`` ([n, 1, ...], the frame's decoded controls)
-        when the decoder has already run on it (:meth:`start_phrase`)."""
+        when the decoder has already run on it (:meth:`start_phrase`); ``harmonic_gain`` [n]
+        scales the frame's harmonic amplitude."""
         index = np.arange(self.n_voices)[rows] if isinstance(rows, slice) else rows.numpy()
         f0 = torch.from_numpy(f0_hz)
         if controls is None:
@@ -183,6 +188,10 @@ class VoiceBank:
             controls, state = self._decode(scale_f0(f0)[:, None], scale_power(power)[:, None],
                                            self.state[rows])
             self.state[rows] = state
+        if harmonic_gain is not None:
+            gain = torch.from_numpy(np.asarray(harmonic_gain, np.float32))[:, None, None]
+            controls = Controls(controls.amplitude * gain, controls.harmonic_distribution,
+                                controls.noise_magnitudes)
         prev = self.previous
         harmonic, phase = harmonic_synth(
             torch.stack([self.previous_f0_hz[rows], f0], dim=1),
