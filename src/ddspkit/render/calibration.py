@@ -23,7 +23,13 @@ import torch
 from ddspkit.analysis.expression import attack_and_release_s
 from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ
-from ddspkit.midi.curves import CONTROL_LEAD_FRAMES, EnvelopeResponse, Expression, voice_frames
+from ddspkit.midi.curves import (
+    CONTROL_LEAD_FRAMES,
+    LEARNED_ATTACK_CURVE,
+    EnvelopeResponse,
+    Expression,
+    voice_frames,
+)
 from ddspkit.midi.performance import phrase_frame_times
 from ddspkit.midi.score import Note
 from ddspkit.model import Controls
@@ -42,10 +48,11 @@ def measure_response(instrument, statistics: DatasetStatistics | None) -> Envelo
     """The attack and release ``instrument`` plays for each control ramp of :data:`CONTROL_S`.
 
     Test notes at the model's median pitch and a middle level, each with attack and release
-    ramps of one length, are rendered in one batch (dry, as a phrase: primed decoder, power
-    read :data:`~ddspkit.midi.curves.CONTROL_LEAD_FRAMES` ahead) and measured as the
-    recordings are (:func:`ddspkit.analysis.expression.measure_notes` on the audio). A ramp
-    whose time cannot be measured is left out; the heard times are made non-decreasing.
+    ramps of one length, shaped as a profile's notes are (attack linear in power, no decay),
+    are rendered in one batch (dry, as a phrase: primed decoder, power read
+    :data:`~ddspkit.midi.curves.CONTROL_LEAD_FRAMES` ahead) and measured as the recordings
+    are (:func:`ddspkit.analysis.expression.measure_notes` on the audio). A ramp whose time
+    cannot be measured is left out; the heard times are made non-decreasing.
     """
     pitch = 60 if statistics is None else int(round(statistics.pitch_quantiles_midi[50]))
     note = Note(pitch, 0.0, TEST_NOTE_S, MEDIAN_VELOCITY)
@@ -54,7 +61,8 @@ def measure_response(instrument, statistics: DatasetStatistics | None) -> Envelo
     sound_s, known_s = sound / SAMPLE_RATE_HZ, known / SAMPLE_RATE_HZ
     n = len(sound)
     curves = [voice_frames([note], sound_s, known_s, np.zeros(n), np.full(n, 127.0), np.full(n, 100.0),
-                           statistics, Expression(attack_s=ramp_s, release_s=ramp_s))
+                           statistics, Expression(attack_s=ramp_s, release_s=ramp_s, sustain_level=1.0,
+                                                  attack_curve=LEARNED_ATTACK_CURVE))
               for ramp_s in CONTROL_S]
     f0_hz = torch.from_numpy(np.stack([c[0] for c in curves])).to(instrument.device)
     power_db = torch.from_numpy(np.stack([c[1] for c in curves])).to(instrument.device)
