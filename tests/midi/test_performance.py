@@ -230,3 +230,19 @@ def test_a_learned_profiles_note_rings_its_release_out_under_the_next_one():
     f0, power = played.phrase_curves(first, 0, None)
     sound_s = (first.phrases[0].start + (np.arange(len(power)) - CONTROL_LEAD_FRAMES) * 320) / 16000
     assert (power[(sound_s > 0.5 + 0.06) & (sound_s < 0.6)] > SILENT_LOUDNESS_DB).all()
+
+
+def test_a_learned_profiles_attack_rises_in_power_and_its_note_holds_its_level():
+    """Plain: amplitude rises linearly (-6 dB half-way) and decays to 0.8; a profile's note:
+    power rises linearly (-3 dB half-way, the same 10 -> 90 % time) and holds."""
+    from ddspkit.midi.curves import note_frame_values
+
+    note = Note(60, 0.0, 2.0, 100)
+    t_s = np.array([0.1, 0.2, 1.5]) - CONTROL_LEAD_FRAMES * 320 / 16000  # envelope times 0.1, 0.2, 1.5
+    profile = ExpressionProfile(attack_s=Distribution([0.16] * 5, True, 100))
+    learned = Expression(profile=profile).for_note(note, 0)
+    assert learned.attack_s == pytest.approx(0.2)  # no response: heard 0.16 s / 0.8
+    _, plain_db = note_frame_values(note, None, t_s, t_s, Expression(attack_s=0.2))
+    _, learned_db = note_frame_values(note, None, t_s, t_s, learned)
+    np.testing.assert_allclose(plain_db, [-6.02, 0.0, 20 * np.log10(0.8)], atol=0.05)
+    np.testing.assert_allclose(learned_db, [-3.01, 0.0, 0.0], atol=0.05)
