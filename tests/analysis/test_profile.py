@@ -81,3 +81,14 @@ def test_each_note_draws_its_own_shape_reproducibly_and_explicit_options_win():
     assert np.mean([s.vibrato_depth_cents > 0 for s in shapes]) == pytest.approx(0.75, abs=0.1)
     fixed = Expression(attack_s=0.2, profile=profile, fixed=frozenset({"attack_s"}))
     assert fixed.for_note(note, 0).attack_s == 0.2
+
+
+def test_notes_take_the_profiles_median_shape_unless_asked_to_draw_theirs():
+    profile = learn_profile(measured_notes(200, np.random.default_rng(3)))
+    notes = [Note(60, t, t + 1, 90) for t in np.arange(50) * 0.5]
+    typical = [Expression(profile=profile).for_note(n, 0) for n in notes]
+    assert {s.attack_s for s in typical} == {profile.attack_s.median / 0.8}
+    assert {s.release_s for s in typical} == {profile.release_s.median / 0.8}
+    assert len({s.vibrato_rate_hz for s in typical}) > 10  # the vibrato is still each note's own
+    drawn = [Expression(profile=profile, drawn_shapes=True).for_note(n, 0) for n in notes]
+    assert len({s.attack_s for s in drawn}) > 10

@@ -11,6 +11,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
+from ddspkit.analysis.profile import Distribution, ExpressionProfile
 from ddspkit.midi import Expression, Note, Part, PartPerformance, event_order, parts, read_midi
 from ddspkit.midi.curves import CONTROL_LEAD_FRAMES, SILENT_LOUDNESS_DB
 from ddspkit.midi.score import in_performance_order
@@ -218,3 +219,30 @@ def test_a_melody_moving_on_cuts_the_last_notes_release_and_a_chord_does_not():
     chord = [(0.0, on(60)), (0.0, on(48)), (0.4, off(60)), (0.5, on(64)), (0.9, off(64)), (0.9, off(48))]
     held = PartPerformance.play(in_performance_order(chord), 8, expression=expression)
     assert all(not v.chokes for v in held.voices)
+
+
+def test_a_learned_profiles_note_rings_its_release_out_under_the_next_one():
+    profile = ExpressionProfile(release_s=Distribution([0.4] * 5, True, 100))
+    melody = [(0.0, on(60)), (0.4, off(60)), (0.5, on(62)), (0.9, off(62))]
+    played = PartPerformance.play(in_performance_order(melody), 8, expression=Expression(profile=profile))
+    first = played.voices[0]
+    assert not first.chokes  # as the recordings' notes do: the release a profile heard is heard
+    f0, power = played.phrase_curves(first, 0, None)
+    sound_s = (first.phrases[0].start + (np.arange(len(power)) - CONTROL_LEAD_FRAMES) * 320) / 16000
+    assert (power[(sound_s > 0.5 + 0.06) & (sound_s < 0.6)] > SILENT_LOUDNESS_DB).all()
+
+
+def test_a_learned_profiles_attack_rises_in_power_and_its_note_holds_its_level():
+    """Plain: amplitude rises linearly (-6 dB half-way) and decays to 0.8; a profile's note:
+    power rises linearly (-3 dB half-way, the same 10 -> 90 % time) and holds."""
+    from ddspkit.midi.curves import note_frame_values
+
+    note = Note(60, 0.0, 2.0, 100)
+    t_s = np.array([0.1, 0.2, 1.5]) - CONTROL_LEAD_FRAMES * 320 / 16000  # envelope times 0.1, 0.2, 1.5
+    profile = ExpressionProfile(attack_s=Distribution([0.16] * 5, True, 100))
+    learned = Expression(profile=profile).for_note(note, 0)
+    assert learned.attack_s == pytest.approx(0.2)  # no response: heard 0.16 s / 0.8
+    _, plain_db = note_frame_values(note, None, t_s, t_s, Expression(attack_s=0.2))
+    _, learned_db = note_frame_values(note, None, t_s, t_s, learned)
+    np.testing.assert_allclose(plain_db, [-6.02, 0.0, 20 * np.log10(0.8)], atol=0.05)
+    np.testing.assert_allclose(learned_db, [-3.01, 0.0, 0.0], atol=0.05)

@@ -766,6 +766,18 @@ def _measure(track: _Track, spans: list[NoteSpan], j: int) -> NoteExpression:
         glide_s=GLIDE_10_TO_90 * glide_in[1])
 
 
+def attack_and_release_s(audio_16k: np.ndarray, start_s: float, end_s: float, pitch_midi: float
+                         ) -> tuple[float, float]:
+    """(attack_s, release_s) of one note with silence before and after it in ``audio_16k`` [T]
+    (16 kHz), timed on the audio's envelope exactly as :func:`measure_notes` times a note's
+    (see :class:`NoteExpression`); NaN where there is no rise or fall of 6 dB. Cheap: no pitch
+    is measured."""
+    empty = np.zeros(0)
+    track = _Track(empty, empty, empty.astype(bool), empty.astype(bool), FRAME_RATE_HZ, audio_16k)
+    note = NoteSpan(start_s, end_s, pitch_midi)
+    return _attack_s(track, note, None), _release_s(track, note, None)
+
+
 def measure_notes(f0_hz: np.ndarray, power_db: np.ndarray, voiced: np.ndarray, notes: Sequence,
                   audio_16k: np.ndarray | None = None, frame_rate_hz: float = FRAME_RATE_HZ
                   ) -> list[NoteExpression]:

@@ -27,6 +27,7 @@ whole phrases, the live synth for one frame at a time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -40,16 +41,74 @@ SILENT_LOUDNESS_DB = -DB_RANGE
 CONTROL_LEAD_FRAMES = 2  # the decoder's learned answer time to a power change (see above)
 CONTROL_LEAD_S = CONTROL_LEAD_FRAMES / FRAME_RATE_HZ
 CHOKE_S = 0.06  # a monophonic line's next note cuts the last one's release to this
+# A profile's attack rises linearly in power (amplitude ** 2), not in amplitude: over the same
+# heard 10 -> 90 % time it spends far less time at low levels, where the model's timbre is not
+# an instrument's (held-out pieces: lower spectral distance, higher loudness correlation).
+LEARNED_ATTACK_CURVE = 0.5
+
+
+@dataclass(frozen=True)
+class EnvelopeResponse:
+    """How a model answers the envelope's linear ramps: the attack and release a listener
+    hears (10 -> 90 % of the way in linear amplitude, as :mod:`ddspkit.analysis.expression`
+    measures the recordings a profile is learned from) for each control ramp's length.
+
+    The decoder does not follow its power input faithfully: it cuts below a knee near the
+    bottom of its trained range and smooths what it follows, so a short ramp is heard as
+    shorter still, and a profile's heard times played as control ramps come out too short.
+    ``control_s`` [K] ascending ramp lengths (s); ``heard_attack_s``, ``heard_release_s`` [K]
+    non-decreasing, what the model made of them (s). Measured by
+    :func:`ddspkit.render.calibration.measure_response`; JSON through :meth:`to_dict`.
+    """
+
+    control_s: tuple[float, ...]
+    heard_attack_s: tuple[float, ...]
+    heard_release_s: tuple[float, ...]
+
+    def attack_control_s(self, heard_s: float) -> float:
+        """The control ramp (s) the model plays as an attack heard over ``heard_s`` seconds
+        (held at the table's ends: the model can be no faster or slower than measured)."""
+        return float(np.interp(heard_s, self.heard_attack_s, self.control_s))
+
+    def release_control_s(self, heard_s: float) -> float:
+        """The control ramp (s) the model plays as a release heard over ``heard_s``."""
+        return float(np.interp(heard_s, self.heard_release_s, self.control_s))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"control_s": list(self.control_s), "heard_attack_s": list(self.heard_attack_s),
+                "heard_release_s": list(self.heard_release_s)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnvelopeResponse:
+        """From :meth:`to_dict`'s form; ValueError on tables of unequal length, not
+        ascending, or not finite (the caller names the file)."""
+        names = ("control_s", "heard_attack_s", "heard_release_s")
+        columns = [np.asarray(data[name], np.float64) for name in names]
+        if len({len(c) for c in columns}) != 1 or len(columns[0]) < 2:
+            raise ValueError("envelope response: three tables of one length (2 or more) are expected")
+        if not all(np.all(np.isfinite(c)) and np.all(np.diff(c) >= 0) for c in columns):
+            raise ValueError("envelope response: the tables must be finite and ascending")
+        return cls(*(tuple(float(v) for v in c) for c in columns))
 
 
 @dataclass
 class Expression:
     """How notes become curves. Times in seconds, depths in cents, levels 0..1.
 
-    With a ``profile`` (:class:`ddspkit.analysis.profile.ExpressionProfile`), each note draws
-    its own vibrato, attack, release, scoop and glide from it (:meth:`for_note`), except the
+    With a ``profile`` (:class:`ddspkit.analysis.profile.ExpressionProfile`), each note takes
+    its vibrato, attack, release, scoop and glide from it (:meth:`for_note`), except the
     fields named in ``fixed`` (what the user set explicitly). Without one, every note is
-    shaped alike by these values ("plain").
+    shaped alike by these values ("plain"). ``response``: the model's, which turns the
+    profile's heard attack and release into the control ramps that the model plays as them
+    (without one, the ramps are the heard times / 0.8, as a faithful model would need).
+    ``drawn_shapes``: each note draws its attack, release, scoop and glide from the profile;
+    by default they are the profile's medians (a shape drawn at random is as likely to move
+    away from how a given note was played as towards it; the median is the best guess),
+    while each note still draws its vibrato. A profile's notes let their release ring out
+    under the next note's attack (``choke_s`` inf), as the recordings' notes do: the release
+    the profile heard is the one a listener hears between notes. Their attack rises linearly
+    in power (``attack_curve`` :data:`LEARNED_ATTACK_CURVE`; the same 10 -> 90 % time as a
+    linear ramp) and they hold their level (no decay: the profile measures none).
     """
 
     attack_s: float = 0.04
@@ -66,12 +125,23 @@ class Expression:
     scoop_s: float = 0.06  # ...and reaches it after this long
     profile: ExpressionProfile | None = None
     fixed: frozenset[str] = field(default_factory=frozenset)
+    response: EnvelopeResponse | None = None
+    drawn_shapes: bool = False
+    choke_s: float = CHOKE_S  # a monophonic line's next note cuts the last one's release to this
+    attack_curve: float = 1.0  # the attack's amplitude is (t / attack_s) ** this: 1 linear
 
     def longest_release_s(self) -> float:
         """The longest release a note may take (a profile's 95th percentile, as drawn)."""
         if self.profile is None or "release_s" in self.fixed:
             return self.release_s
-        return max(self.release_s, self.profile.release_s.quantiles[-1] / 0.8)
+        return max(self.release_s, self._release_control_s(self.profile.release_s.quantiles[-1]))
+
+    def _attack_control_s(self, heard_s: float) -> float:
+        # measured 10 -> 90 % of the way; a faithful model's linear ramp takes 1 / 0.8 of that
+        return heard_s / 0.8 if self.response is None else self.response.attack_control_s(heard_s)
+
+    def _release_control_s(self, heard_s: float) -> float:
+        return heard_s / 0.8 if self.response is None else self.response.release_control_s(heard_s)
 
     def for_note(self, note: Note, seed: int) -> Expression:
         """The shape of one note: drawn from the profile with a generator seeded by the voice's
@@ -81,6 +151,8 @@ class Expression:
             return self
         p = self.profile
         uniform = np.random.default_rng([seed, round(note.start_s * SAMPLE_RATE_HZ), note.pitch]).random(8)
+        if not self.drawn_shapes:  # the profile's median shape (see the class's notes)
+            uniform[4:] = 0.5
         onset_s = p.vibrato_onset_s.draw(uniform[3])
         with_vibrato = uniform[0] < p.vibrato_share
         drawn = {
@@ -88,11 +160,15 @@ class Expression:
             "vibrato_rate_hz": p.vibrato_rate_hz.draw(uniform[2]),
             # the fade-in is linear: half the depth is reached half-way through it
             "vibrato_delay_s": max(onset_s - self.vibrato_fade_s / 2, 0.0),
-            # measured 10 -> 90 % of the way; the ramps here are linear, over 1 / 0.8 of that
-            "attack_s": p.attack_s.draw(uniform[4]) / 0.8,
-            "release_s": p.release_s.draw(uniform[5]) / 0.8,
+            "attack_s": self._attack_control_s(p.attack_s.draw(uniform[4])),
+            "release_s": self._release_control_s(p.release_s.draw(uniform[5])),
             "scoop_cents": p.scoop_cents.draw(uniform[6]),
+            # measured 10 -> 90 % of the way; the oscillators follow a linear glide faithfully
             "portamento_s": p.glide_s.draw(uniform[7]) / 0.8,
+            "choke_s": np.inf,
+            "attack_curve": LEARNED_ATTACK_CURVE,
+            # the profile measures no decay: a note holds the level its velocity gives
+            "sustain_level": 1.0,
         }
         return replace(self, profile=None, **{k: v for k, v in drawn.items() if k not in self.fixed})
 
@@ -121,7 +197,8 @@ def level_to_power_db(level: np.ndarray, statistics: DatasetStatistics | None) -
 def _ads(t: np.ndarray, e: Expression, legato: bool) -> np.ndarray:
     """Attack-decay-sustain level (0..1) at ``t`` seconds after the note-on; a slurred
     (legato) note has no attack of its own."""
-    level = np.where(t < e.attack_s, t / max(e.attack_s, 1e-3),
+    rising = np.clip(t / max(e.attack_s, 1e-3), 0, 1) ** e.attack_curve
+    level = np.where(t < e.attack_s, rising,
                      1 - (1 - e.sustain_level) * np.clip((t - e.attack_s) / max(e.decay_s, 1e-3), 0, 1))
     return np.where(t < e.attack_s, np.maximum(level, e.sustain_level), level) if legato else level
 
@@ -142,7 +219,8 @@ def note_frame_values(note: Note, previous: Note | None, sound_s: np.ndarray, kn
     the sound time plus :data:`CONTROL_LEAD_S`: an ADSR whose release starts from the level
     at the note-off. Past the release: silence at the note's pitch. ``choke_s``: when the
     next note of a monophonic line began on another voice, which cuts this note's release
-    short (:data:`CHOKE_S`), at frames that know it.
+    short (to the expression's ``choke_s``, :data:`CHOKE_S` unless a profile's note lets it
+    ring: inf), at frames that know it.
     """
     e = expression
     legato = is_legato(note, previous, e)
@@ -152,7 +230,7 @@ def note_frame_values(note: Note, previous: Note | None, sound_s: np.ndarray, kn
     duration_s = note.end_s - note.start_s
     choked = choke_s <= known_s + 1e-9
     sounding = ~released | (t_env < duration_s + e.release_s)
-    sounding &= ~choked | (t_env < choke_s - note.start_s + CHOKE_S)
+    sounding &= ~choked | (t_env < choke_s - note.start_s + e.choke_s)
 
     curve = np.full(len(sound_s), float(note.pitch))
     if legato and e.portamento_s > 0:
@@ -172,9 +250,9 @@ def note_frame_values(note: Note, previous: Note | None, sound_s: np.ndarray, kn
             return at_release * np.clip(1 - (t - duration_s) / max(e.release_s, 1e-3), 0, 1)
 
         amp = np.where(released & (t_env >= duration_s), release(t_env), amp)
-        if choked.any():
+        if choked.any() and np.isfinite(e.choke_s):
             t_choke = choke_s - note.start_s
-            cut = release(np.array([t_choke]))[0] * np.clip(1 - (t_env - t_choke) / CHOKE_S, 0, 1)
+            cut = release(np.array([t_choke]))[0] * np.clip(1 - (t_env - t_choke) / e.choke_s, 0, 1)
             amp = np.where(choked & (t_env >= t_choke), np.minimum(amp, cut), amp)
     envelope_db = np.maximum(20 * np.log10(np.maximum(amp, 1e-9)), SILENT_LOUDNESS_DB)
     return pitch, np.where(sounding, envelope_db, SILENT_LOUDNESS_DB)

@@ -30,7 +30,6 @@ import numpy as np
 from ddspkit.analysis.statistics import DatasetStatistics
 from ddspkit.config import HOP_SAMPLES, SAMPLE_RATE_HZ
 from ddspkit.midi.curves import (
-    CHOKE_S,
     CONTROL_LEAD_FRAMES,
     CONTROL_LEAD_S,
     Expression,
@@ -278,16 +277,18 @@ class PartPerformance:
         phrase.end = phrase.grid_at_or_after(max(silent_from, phrase.start + HOP_SAMPLES))
 
     def _choke(self, voice: PerformedVoice, time_s: float) -> None:
-        """The voice's (released) last note is cut short at ``time_s`` (see curves.CHOKE_S)."""
+        """The voice's (released) last note is cut short at ``time_s``, to its ``choke_s`` (see
+        curves.CHOKE_S); a note that lets its release ring out is not."""
         last = voice.notes[-1]
-        if last.start_s in voice.chokes:
-            return
+        cut_s = self.expression.for_note(last, voice.seed).choke_s
+        if last.start_s in voice.chokes or not np.isfinite(cut_s):
+            return  # already cut, or a note that lets its release ring out
         voice.chokes[last.start_s] = time_s
         if not self.keep_history:
             voice.chokes = {start: t for start, t in voice.chokes.items()
                             if start >= voice.notes[0].start_s}
         phrase = voice.phrases[-1]
-        silent_from = to_model_samples(time_s + CHOKE_S - CONTROL_LEAD_S + PHRASE_TAIL_S)
+        silent_from = to_model_samples(time_s + cut_s - CONTROL_LEAD_S + PHRASE_TAIL_S)
         phrase.end = min(phrase.end, phrase.grid_at_or_after(max(silent_from, phrase.start + HOP_SAMPLES)))
 
     def voice_values(self, voice: PerformedVoice, sound: np.ndarray, known: int,

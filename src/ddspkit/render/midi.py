@@ -23,6 +23,7 @@ from ddspkit.midi.parts import Part, parts, select_parts
 from ddspkit.midi.performance import PartPerformance
 from ddspkit.midi.score import Note, read_midi
 from ddspkit.model import Controls
+from ddspkit.render.calibration import calibrated
 
 
 @dataclass
@@ -80,7 +81,8 @@ def render_parts(instrument, statistics: DatasetStatistics | None, chosen: list[
                  sample_rate_hz: int = 44100, tail_s: float = 1.0) -> RenderResult:
     """Render parts with an instrument: one model run per phrase of each voice, mixed, then
     the room. Each phrase sounds from its first note-on's own sample."""
-    expression = expression or Expression()
+    # a profile's heard attacks and releases, as ramps this model plays as them
+    expression = calibrated(expression or Expression(), instrument, statistics)
     chosen = [p for p in chosen if p.notes]
     if not chosen:
         raise UserError("no notes to render")

@@ -40,6 +40,7 @@ from ddspkit.io.profiles import model_expression
 from ddspkit.midi import Expression, PartPerformance, PerformedVoice, event_order
 from ddspkit.midi.curves import CONTROL_LEAD_FRAMES
 from ddspkit.midi.performance import phrase_frame_times, to_model_samples
+from ddspkit.render.calibration import calibrated
 from ddspkit.stream.adjust import OnlineAdjuster
 from ddspkit.stream.resample import StreamResampler
 from ddspkit.stream.reverb import StreamReverb
@@ -317,8 +318,9 @@ class SynthEngine(StreamEngine):
                  channels: Iterable[int] | None = None) -> None:
         instrument, self.statistics = _instrument_and_statistics(model)
         self.sample_rate_hz = sample_rate_hz
-        # the model's learned expression unless told otherwise, as render plays a file
-        self.expression = model_expression(model.info) if expression is None else expression
+        # the model's learned expression unless told otherwise, calibrated as render plays a file
+        expression = model_expression(model.info) if expression is None else expression
+        self.expression = calibrated(expression, instrument, self.statistics)
         self.max_voices = max_voices
         # A channel's place in this order is its part's index, which seeds its voices' noise:
         # a file streamed on channels 0, 1, ... sounds as render plays its parts 0, 1, ...
