@@ -105,7 +105,7 @@ def main() -> None:
     for name in args.models:
         model = load_model(name, "cpu")
         profile = profile_of(model, args.profiles)
-        instrument = model.info.provenance.get("data", {}).get("recipe", {}).get("instrument", name.lower())
+        instrument = model.info.data_recipe.get("instrument", name.lower())
         pieces = sorted((args.data / instrument / "heldout").glob("*.mid"))
         if profile is None or not pieces:
             table.add_row(escape(name), "no profile or no held-out pieces", "", "", "", "", "")

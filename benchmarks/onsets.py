@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     use_one_thread()
     model = ddspkit.load_model(args.model, "cpu")
-    recipe = model.info.provenance.get("data", {}).get("recipe", {})
+    recipe = model.info.data_recipe
     program = args.program if args.program is not None else int(recipe.get("program", 40))
     folder = Path(tempfile.mkdtemp())
     midi = folder / "notes.mid"

@@ -29,7 +29,7 @@ def zoo_rows(data_root: Path) -> None:
     for info in list_models():
         if info.source != "bundled":
             continue
-        recipe = info.provenance.get("data", {}).get("recipe", {})
+        recipe = info.data_recipe
         heldout = data_root / recipe.get("instrument", "?") / "heldout"
         if not heldout.is_dir():
             print(f"<!-- {info.name}: no {heldout} (run scripts/build_model.sh first) -->")

@@ -171,7 +171,8 @@ def onset_rows(model, blocks) -> list[tuple[str, int, OnsetLags, float]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         midi = Path(tmp) / "notes.mid"
-        starts, ends = isolated_notes_midi(midi, ONSET_NOTES)
+        program = int(model.info.data_recipe.get("program", 40))  # its own instrument (else a violin)
+        starts, ends = isolated_notes_midi(midi, ONSET_NOTES, program=program)
         sampled = render_soundfont_midi(midi, sample_rate_hz=RATE_HZ)
         for block in blocks:
             synth = stream_midi_file(midi, model, block_samples=block, sample_rate_hz=RATE_HZ, reverb=False)

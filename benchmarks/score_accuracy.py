@@ -50,7 +50,7 @@ def score_notes(midi_path: Path):
 
 
 def heldout_pieces(model, data_root: Path) -> list[Path]:
-    recipe = model.info.provenance.get("data", {}).get("recipe", {})
+    recipe = model.info.data_recipe
     instrument = recipe.get("instrument") or model.name.lower()
     return sorted((data_root / instrument / "heldout").glob("*.mid"))
 

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def training_folder(model, data_root: Path) -> Path:
-    recipe = model.info.provenance.get("data", {}).get("recipe", {})
+    recipe = model.info.data_recipe
     instrument = recipe.get("instrument") or model.info.name.lower()
     folder = data_root / instrument
     if not (folder / "train").is_dir():

@@ -124,3 +124,10 @@ def test_the_command_line_renames_deletes_and_refuses_clashes():
     deleted = ddspkit("models", "delete", "Yours")
     assert deleted.returncode == 0 and "Yours.tflite" in deleted.stdout
     assert "Yours" not in ddspkit("models").stdout
+
+
+def test_a_bundled_model_says_how_its_training_data_was_made_and_an_import_says_nothing(tmp_path):
+    flute = load_model("Flute").info.data_recipe
+    assert flute["program"] == 73 and flute["instrument"] == "flute"  # GM flute, FluidR3
+    _, imported = import_vst(NOTEBOOK_TFLITE, "NotebookCello")
+    assert imported.data_recipe == {}

@@ -30,6 +30,14 @@ class ModelInfo:
     # DDSP-VST imports), and "learned" expression plays the literature's
     expression_profile: ExpressionProfile | None = None
 
+    @property
+    def data_recipe(self) -> dict[str, Any]:
+        """How its training data was made, where ddspkit made it (scripts/make_instrument_data.py:
+        instrument, GM program, soundfont, pieces...); {} otherwise."""
+        data = self.provenance.get("data")
+        recipe = data.get("recipe") if isinstance(data, dict) else None
+        return recipe if isinstance(recipe, dict) else {}
+
 
 @dataclass(eq=False, repr=False)  # compared and hashed by identity, as the instrument is
 class Model:
