@@ -183,7 +183,7 @@ class EffectEngine(StreamEngine):
     Pitch and power are tracked on the stream (:class:`StreamTracker`), adjusted into the
     model's range as offline transfer does (:class:`OnlineAdjuster`: octave, loudness, manual
     shifts that may change while playing) and played by one voice. Where the tracker's gate
-    opens (a note starts), the decoder is run ahead on that frame (:meth:`VoiceBank.hurry`),
+    opens (a note starts), the decoder is run ahead on that frame (``VoiceBank.step``'s ``lead_steps``),
     so that the note sounds at once rather than when the decoder's learned answer time has
     passed. With ``record_features`` the (f0_hz, power_db) the model heard at each frame are
     kept in :attr:`features`, and the frames where it was run ahead in :attr:`hurried_frames`.
@@ -273,15 +273,14 @@ class EffectEngine(StreamEngine):
         rising = power_db - self._last_power_db >= ATTACK_RISE_DB
         pitch_found = frame.pitched and self._was_unpitched
         attack = frame.gate_open and (not self._gate_was_open or rising or pitch_found)
-        if attack:
-            self.voices.hurry(0, f0_hz, power_db, CONTROL_LEAD_FRAMES)
-            if self.features is not None:
-                self.hurried_frames.append(self.frame_index)
+        if attack and self.features is not None:
+            self.hurried_frames.append(self.frame_index)
         self._gate_was_open, self._last_power_db = frame.gate_open, power_db
         unpitched = frame.gate_open and not frame.pitched
         self._was_unpitched = unpitched
         audio, sounding = self.voices.step(np.array([f0_hz]), np.array([power_db]),
-                                           np.array([0.0 if unpitched else 1.0]))
+                                           np.array([0.0 if unpitched else 1.0]),
+                                           lead_steps=CONTROL_LEAD_FRAMES if attack else 0)
         if self.features is not None:
             self.features.append((f0_hz, power_db))
             self.frame_centres.append(self.tracker.next_centre - HOP_SAMPLES)

@@ -104,20 +104,27 @@ class VoiceBank:
                           for row in silence_f0])
 
     @torch.inference_mode()
-    def step(self, f0_hz: np.ndarray, power_db: np.ndarray, harmonic_gain: np.ndarray | None = None
-             ) -> tuple[torch.Tensor, np.ndarray]:
+    def step(self, f0_hz: np.ndarray, power_db: np.ndarray, harmonic_gain: np.ndarray | None = None,
+             lead_steps: int = 0) -> tuple[torch.Tensor, np.ndarray]:
         """Advance every started row by one frame.
 
         Args:
             f0_hz, power_db: [n_voices] this frame's features, by row.
             harmonic_gain: [n_voices] factors on the frame's harmonic amplitude (0: only the
                 filtered noise sounds, as in a note's attack before its pitch is clear).
+            lead_steps: the decoder first runs this many silent steps on the same features.
+                It answers a change of its input a frame or two late (it learned from features
+                measured over windows centred on each frame, which rise before the sound); at
+                a note's onset in a live input, where no later input is known, running it
+                ahead on the onset's features makes this frame sound the note at once. The
+                steps run in the frame's one decoder call.
         Returns:
             ([n_voices, hop] audio, [n_voices] bool: the rows that hold audio).
         """
         # A slice indexes views, not copies: the common path stays cheap.
         return self._advance(slice(0, self.n_voices), np.asarray(f0_hz, np.float32),
-                             np.asarray(power_db, np.float32), harmonic_gain=harmonic_gain)
+                             np.asarray(power_db, np.float32), harmonic_gain=harmonic_gain,
+                             lead_steps=lead_steps)
 
     @torch.inference_mode()
     def step_rows(self, rows: np.ndarray, f0_hz: np.ndarray, power_db: np.ndarray
@@ -146,22 +153,6 @@ class VoiceBank:
             audio, _ = self._advance(one, f0[i : i + 1], power[i : i + 1], frame)
         return audio[0]
 
-    @torch.inference_mode()
-    def hurry(self, row: int, f0_hz: float, power_db: float, n_steps: int) -> None:
-        """Step row ``row``'s decoder ``n_steps`` times on one frame's features, without sound.
-
-        The decoder answers a change of its input a frame or two late (it learned from
-        features measured over windows centred on each frame, which rise before the sound);
-        at a note's onset in a live input, where no later input is known, running it ahead on
-        the onset's features makes its next frame sound the note at once.
-        """
-        f0 = scale_f0(torch.tensor([[f0_hz]], dtype=torch.float32))
-        power = scale_power(torch.tensor([[float(np.clip(power_db, -DB_RANGE, 0.0))]], dtype=torch.float32))
-        state = self.state[row : row + 1]
-        for _ in range(n_steps):
-            _, state = self._decode(f0, power, state)
-        self.state[row : row + 1] = state
-
     def _decode(self, f0_scaled: torch.Tensor, pw_scaled: torch.Tensor, state: torch.Tensor
                 ) -> tuple[Controls, torch.Tensor]:
         """One frame for every row; a decoder that runs one sequence at a time (a DDSP-VST
@@ -176,18 +167,22 @@ class VoiceBank:
         return controls, torch.cat([s for _, s in rows])
 
     def _advance(self, rows: slice | torch.Tensor, f0_hz: np.ndarray, power_db: np.ndarray,
-                 controls: Controls | None = None, harmonic_gain: np.ndarray | None = None
-                 ) -> tuple[torch.Tensor, np.ndarray]:
+                 controls: Controls | None = None, harmonic_gain: np.ndarray | None = None,
+                 lead_steps: int = 0) -> tuple[torch.Tensor, np.ndarray]:
         """One frame for ``rows``; ``controls`` ([n, 1, ...], the frame's decoded controls)
         when the decoder has already run on it (:meth:`start_phrase`); ``harmonic_gain`` [n]
-        scales the frame's harmonic amplitude."""
+        scales the frame's harmonic amplitude; ``lead_steps``: see :meth:`step`."""
         index = np.arange(self.n_voices)[rows] if isinstance(rows, slice) else rows.numpy()
         f0 = torch.from_numpy(f0_hz)
         if controls is None:
             power = torch.from_numpy(np.clip(power_db, -DB_RANGE, 0.0))
-            controls, state = self._decode(scale_f0(f0)[:, None], scale_power(power)[:, None],
-                                           self.state[rows])
+            steps = lead_steps + 1
+            controls, state = self._decode(scale_f0(f0)[:, None].expand(-1, steps),
+                                           scale_power(power)[:, None].expand(-1, steps), self.state[rows])
             self.state[rows] = state
+            if steps > 1:
+                controls = Controls(*(c[:, -1:] for c in (controls.amplitude, controls.harmonic_distribution,
+                                                          controls.noise_magnitudes)))
         if harmonic_gain is not None:
             gain = torch.from_numpy(np.asarray(harmonic_gain, np.float32))[:, None, None]
             controls = Controls(controls.amplitude * gain, controls.harmonic_distribution,
