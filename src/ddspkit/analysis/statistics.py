@@ -60,6 +60,11 @@ class DatasetStatistics:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def power_quantile_db(self, level: float) -> float:
+        """Note-on power (dB) at quantile ``level`` (0..1), between the stored quantiles."""
+        quantiles = np.asarray(self.power_quantiles_db, np.float64)
+        return float(np.interp(level, np.linspace(0.0, 1.0, len(quantiles)), quantiles))
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatasetStatistics:
         known = {f.name for f in fields(cls)}

@@ -59,9 +59,7 @@ class OnlineAdjuster:
         self._forget = 1.0 - 1.0 / (FORGET_S * FRAME_RATE_HZ)
         self._line: tuple[float, float, float] | None = None  # (input centre, slope, model centre)
         if statistics is not None:
-            q = np.asarray(statistics.power_quantiles_db, np.float64)
-            levels = np.linspace(0, 1, len(q))
-            self._model_quantile = lambda level: float(np.interp(level, levels, q))
+            self._model_quantile = statistics.power_quantile_db
             self._model_spread = self._model_quantile(0.9) - self._model_quantile(0.1)
 
     @property

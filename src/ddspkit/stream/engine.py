@@ -223,7 +223,7 @@ class EffectEngine(StreamEngine):
         self._gate_was_open, self._last_power_db = False, -DB_RANGE
         self._attack_frames, self._last_input_power_db = 0, -DB_RANGE
         self._was_unpitched = False
-        self._attack_floor_db = (float(statistics.power_quantiles_db[ATTACK_FLOOR_QUANTILE])
+        self._attack_floor_db = (statistics.power_quantile_db(ATTACK_FLOOR_QUANTILE / 100)
                                  if statistics is not None else -DB_RANGE)
 
     def set_pitch_shift(self, semitones: float) -> None:
