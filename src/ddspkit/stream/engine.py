@@ -183,10 +183,12 @@ class EffectEngine(StreamEngine):
     Pitch and power are tracked on the stream (:class:`StreamTracker`), adjusted into the
     model's range as offline transfer does (:class:`OnlineAdjuster`: octave, loudness, manual
     shifts that may change while playing) and played by one voice. Where the tracker's gate
-    opens (a note starts), the decoder is run ahead on that frame (``VoiceBank.step``'s ``lead_steps``),
-    so that the note sounds at once rather than when the decoder's learned answer time has
-    passed. With ``record_features`` the (f0_hz, power_db) the model heard at each frame are
-    kept in :attr:`features`, and the frames where it was run ahead in :attr:`hurried_frames`.
+    opens (a note starts), the decoder is run ahead on that frame (``VoiceBank.step``'s
+    ``lead_steps``), so that the note sounds at once rather than when the decoder's learned
+    answer time has passed. With ``record_features`` the (f0_hz, power_db) the model heard at
+    each frame are kept in :attr:`features`, each frame's 16 kHz sample in
+    :attr:`frame_centres`, the frames where it was run ahead in :attr:`hurried_frames`, and
+    those heard as noise alone (an attack before its pitch is clear) in :attr:`unpitched_frames`.
     """
 
     def __init__(self, model: Model, sample_rate_hz: int = 48000, *, reverb: bool = True,
@@ -219,7 +221,7 @@ class EffectEngine(StreamEngine):
         self.features: list[tuple[float, float]] | None = [] if record_features else None
         self.frame_centres: list[int] = []  # with record_features: each frame's 16 kHz sample
         self.unpitched_frames: list[int] = []  # with record_features: attacks heard as noise only
-        self.hurried_frames: list[int] = []  # with record_features: where notes began (VoiceBank.hurry)
+        self.hurried_frames: list[int] = []  # with record_features: where the decoder was run ahead
         self._gate_was_open, self._last_power_db = False, -DB_RANGE
         self._attack_frames, self._last_input_power_db = 0, -DB_RANGE
         self._was_unpitched = False
@@ -256,20 +258,9 @@ class EffectEngine(StreamEngine):
         f0_hz, power_db = self.adjuster(frame)
         if self.frame_index == 0 and np.float32(f0_hz) != np.float32(self._primed_f0_hz):
             self.voices.state[0] = self.voices.primed_state(f0_hz)  # the input began voiced
-        if frame.gate_open and not self._gate_was_open:
-            self._attack_frames = ATTACK_MAX_FRAMES
-        elif not frame.gate_open or power_db <= self._last_input_power_db:
-            self._attack_frames = 0  # the attack is over when the level stops rising
-        self._last_input_power_db = power_db
-        certain = frame.confidence >= self.tracker.settings.clarity_open
-        if self._attack_frames > 0 and (certain or not frame.pitched):
-            # The input's level at a note's first frames is that of a sound only beginning
-            # (its windows still hold the silence before); the model, which learned from
-            # windows centred on each frame, would answer it with silence for a frame or two.
-            # Only the noise sounds until the pitch is clear; a doubtful pitch is not heard.
-            power_db = max(power_db, self._attack_floor_db)
-            self._attack_frames -= 1
-        # A note starts, or its attack is still rising fast: the decoder answers it now.
+        power_db = self._attack_power_db(frame, power_db)
+        # A note starts, its attack is still rising fast, or its pitch was just found: the
+        # decoder answers it now.
         rising = power_db - self._last_power_db >= ATTACK_RISE_DB
         pitch_found = frame.pitched and self._was_unpitched
         attack = frame.gate_open and (not self._gate_was_open or rising or pitch_found)
@@ -293,6 +284,27 @@ class EffectEngine(StreamEngine):
             # found before the next frame.
             self._output.add_hop(hop, silent=unpitched or (not frame.gate_open
                                                             and np.abs(hop).max() < SILENT_PEAK))
+
+
+    def _attack_power_db(self, frame: TrackedFrame, power_db: float) -> float:
+        """The power (dB) the model hears: at a note's first frames, while the input's level
+        rises, at least the model's quietest notes' level.
+
+        The input's level at a note's first frames is that of a sound only beginning (its
+        windows still hold the silence before); the model, which learned from windows centred
+        on each frame, would answer it with silence for a frame or two. Only where the pitch
+        is certain, or the frame sounds as noise alone: a doubtful pitch is not made heard.
+        """
+        if frame.gate_open and not self._gate_was_open:
+            self._attack_frames = ATTACK_MAX_FRAMES
+        elif not frame.gate_open or power_db <= self._last_input_power_db:
+            self._attack_frames = 0  # the attack is over when the level stops rising
+        self._last_input_power_db = power_db
+        certain = frame.confidence >= self.tracker.settings.clarity_open
+        if self._attack_frames > 0 and (certain or not frame.pitched):
+            self._attack_frames -= 1
+            return max(power_db, self._attack_floor_db)
+        return power_db
 
 
 class SynthEngine(StreamEngine):

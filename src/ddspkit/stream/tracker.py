@@ -221,18 +221,10 @@ class StreamTracker:
         if gate_open and f0_hz > 0 and clarity >= s.clarity_close:
             self.f0_hz = f0_hz  # a confident reading; otherwise the last one is held
         reported_f0_hz, pitched = self.f0_hz, True
-        if not loud:
-            self._armed = True  # silence: the next sound may be a note's attack
-        if not gate_open and loud and f0_hz > 0 and clarity >= s.clarity_attack:
-            if self._armed:  # a sound rising from silence: a note's attack, its pitch not yet clear
-                self._armed, self._attack_left = False, s.attack_frames
-            if self._attack_left > 0:
-                self._attack_left -= 1
-                gate_open, pitched, reported_f0_hz = True, False, f0_hz  # a provisional pitch
-        else:
-            self._attack_left = 0
-        if gate_open and pitched:
-            self._armed = False
+        if gate_open:
+            self._armed, self._attack_left = False, 0  # a note sounds: its end must come first
+        elif self._unpitched_attack(loud, f0_hz, clarity):
+            gate_open, pitched, reported_f0_hz = True, False, f0_hz  # a provisional pitch
         if not gate_open:
             power_db = max(power_db - s.closed_attenuation_db, -DB_RANGE)
         self._sounding = gate_open
@@ -240,6 +232,23 @@ class StreamTracker:
         self.next_index += 1
         self._trim()
         return TrackedFrame(reported_f0_hz, clarity, power_db, gate_open, pitched)
+
+    def _unpitched_attack(self, loud: bool, f0_hz: float, clarity: float) -> bool:
+        """Is this frame, its gates closed, a note's attack before its pitch is clear? A sound
+        rising from silence with some periodicity is, for at most ``attack_frames`` frames;
+        only silence (the level gate closed) lets another attack begin."""
+        s = self.settings
+        if not loud:
+            self._armed = True
+        if not (loud and f0_hz > 0 and clarity >= s.clarity_attack):
+            self._attack_left = 0
+            return False
+        if self._armed:
+            self._armed, self._attack_left = False, s.attack_frames
+        if self._attack_left == 0:
+            return False
+        self._attack_left -= 1
+        return True
 
     def _trim(self) -> None:
         # an early onset may move the next frame up to a hop earlier: keep its windows
