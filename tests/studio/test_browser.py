@@ -187,15 +187,19 @@ def test_play_renders_midi_on_its_notes_beside_fluidsynth(page, studio, tmp_path
         target_hz = 440 * 2 ** ((pitch - 24 - 69) / 12)
         assert abs(np.median(cents(f0_hz, target_hz))) < 30, (pitch, np.median(f0_hz))
 
-    # played as the player of the Cello's recordings: their release times, drawn note by note
+    # played as the player of the Cello's recordings: their releases, as ramps calibrated on
+    # the model (ddspkit.render.calibration), set how long the sound lasts
     page.get_by_label("learned from the recordings").check()
     kind, text = press(page, "#play_run", "#play_status")
     assert kind == "ok", text
     learned, _ = sf.read(download(page, "#play_file", tmp_path), dtype="float32")
     from ddspkit.io.models import load_model
     from ddspkit.io.profiles import model_expression
+    from ddspkit.render.calibration import calibrated
 
-    release_s = model_expression(load_model("Cello").info, "learned").longest_release_s()
+    cello = load_model("Cello")
+    expression = calibrated(model_expression(cello.info, "learned"), cello.instrument, cello.info.statistics)
+    release_s = expression.longest_release_s()
     assert abs(len(learned) / rate_hz - (last_end_s + release_s + 1.0)) < 0.05
     assert only_local(page.requests, studio.url) == []
 
