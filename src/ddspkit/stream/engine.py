@@ -270,7 +270,7 @@ class EffectEngine(StreamEngine):
         unpitched = frame.gate_open and not frame.pitched
         self._was_unpitched = unpitched
         audio, sounding = self.voices.step(np.array([f0_hz]), np.array([power_db]),
-                                           np.array([0.0 if unpitched else 1.0]),
+                                           np.zeros(1) if unpitched else None,
                                            lead_steps=CONTROL_LEAD_FRAMES if attack else 0)
         if self.features is not None:
             self.features.append((f0_hz, power_db))

@@ -73,6 +73,7 @@ class TrackedFrame:
     gate_open: bool
     pitched: bool = True  # False in a note's attack before its pitch is clear
 
+
 def nsdf_pitch(window: np.ndarray, min_f0_hz: float, max_f0_hz: float, key_peak_ratio: float,
                sample_rate_hz: int = SAMPLE_RATE_HZ) -> tuple[float, float]:
     """(f0 in Hz, clarity 0..1) of [W] audio by MPM; (0, 0) when nothing is periodic.
@@ -152,8 +153,7 @@ class StreamTracker:
         self._loud = _Gate(s.level_open_db, s.level_close_db, s.close_after_frames)
         self._attack_left = 0  # frames an unpitched attack may still last
         self._armed = True  # no sound since the last silence: an attack may begin
-        self._sounding = False  # the last frame's gate was open...
-        self._attack_left_unpitched = False  # ...in a note's attack, its pitch not yet clear
+        self._note_sounding = False  # the last frame's gate was open on a clear pitch
 
     def push(self, audio_16k: np.ndarray) -> None:
         clean = np.nan_to_num(np.asarray(audio_16k, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
@@ -175,7 +175,7 @@ class StreamTracker:
         """
         s = self.settings
         next_end = self.next_centre + s.lookahead_samples
-        if s.onset_check_samples <= 0 or (self._sounding and not self._attack_left_unpitched):
+        if s.onset_check_samples <= 0 or self._note_sounding:
             return 0
         available = self._buffer_start + len(self._buffer)
         end = self._tried_until + s.onset_check_samples
@@ -227,8 +227,7 @@ class StreamTracker:
             gate_open, pitched, reported_f0_hz = True, False, f0_hz  # a provisional pitch
         if not gate_open:
             power_db = max(power_db - s.closed_attenuation_db, -DB_RANGE)
-        self._sounding = gate_open
-        self._attack_left_unpitched = gate_open and not pitched
+        self._note_sounding = gate_open and pitched
         self.next_index += 1
         self._trim()
         return TrackedFrame(reported_f0_hz, clarity, power_db, gate_open, pitched)
